@@ -1,0 +1,40 @@
+# ctr: a container runtime written from scratch, and the book that teaches it.
+# `just` alone lists the recipes.
+
+set positional-arguments
+
+# List the recipes
+default:
+    @just --list --unsorted
+
+# Build and run lesson N with ARGS, or its demo when there are none (e.g. `just step 1 hostname`)
+step N *ARGS:
+    @scripts/step "$@"
+
+# Show what lesson N adds to lesson N-1
+diff N:
+    @scripts/diff "$1"
+
+# Make a root filesystem from Debian's busybox-static, offline, in ./rootfs
+rootfs:
+    @scripts/mkrootfs rootfs
+
+# Open a shell (or run CMD) in a throwaway sandbox that plays the host (root)
+sandbox *CMD:
+    @scripts/sandbox "$@"
+
+# Build the book and fail on any missing include, anchor or link; `just book serve` to read it
+book *ARGS:
+    @scripts/book "$@"
+
+# Everything CI runs: format, lints, the book, and all tests (integration tests need root)
+test:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --quiet -- -D warnings
+    scripts/book
+    cargo test --workspace
+
+# Remove what the build, the book and `just rootfs` made
+clean:
+    cargo clean
+    rm -rf rootfs book/build

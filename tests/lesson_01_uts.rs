@@ -1,0 +1,43 @@
+//! Lesson 1, from the outside.
+mod support;
+
+use support::checks::{self, Lesson};
+
+fn lesson() -> Lesson {
+    Lesson::get(1)
+}
+
+#[test]
+fn hostname_is_isolated() {
+    checks::hostname_is_isolated(&lesson());
+}
+
+#[test]
+fn exit_status_is_the_containers() {
+    checks::exit_status_is_the_containers(&lesson());
+}
+
+#[test]
+fn signals_reach_the_container() {
+    checks::signals_reach_the_container(&lesson());
+}
+
+#[test]
+fn sigterm_without_a_handler() {
+    checks::sigterm_without_a_handler(&lesson());
+}
+
+#[test]
+fn command_is_pid_1() {
+    checks::command_is_pid_1(&lesson());
+}
+
+#[test]
+fn command_errors() {
+    checks::command_errors(&lesson());
+}
+
+#[test]
+fn refuses_non_root() {
+    checks::refuses_non_root(&lesson());
+}

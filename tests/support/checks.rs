@@ -1,0 +1,292 @@
+//! The properties of the lessons, as checks a later lesson re-runs: lesson 3
+//! must still isolate the hostname as lesson 1 did. Each check runs the lesson
+//! in a fresh sandbox and looks at it from the outside, as a user would.
+
+use super::{binary, quote, quote_all, rootfs, sandbox, Outcome};
+use std::path::PathBuf;
+
+/// A lesson, and how to run a command with it.
+pub struct Lesson {
+    pub number: u8,
+    pub name: &'static str,
+    pub bin: PathBuf,
+    /// The ROOTFS argument, from lesson 3 on.
+    pub rootfs: Option<PathBuf>,
+}
+
+impl Lesson {
+    pub fn get(number: u8) -> Lesson {
+        let name = match number {
+            1 => "step-01-uts",
+            2 => "step-02-pid",
+            3 => "step-03-mount-chroot",
+            _ => panic!("no lesson {number} yet"),
+        };
+        Lesson {
+            number,
+            name,
+            bin: binary(name),
+            rootfs: (number >= 3).then(rootfs),
+        }
+    }
+
+    /// The shell command that runs CMD in this lesson, with OPTIONS before
+    /// the positional arguments.
+    pub fn command(&self, options: &[&str], cmd: &[&str]) -> String {
+        let mut words = vec![self.bin.display().to_string(), "run".to_string()];
+        words.extend(options.iter().map(|o| o.to_string()));
+        if let Some(rootfs) = &self.rootfs {
+            words.push(rootfs.display().to_string());
+        }
+        words.extend(cmd.iter().map(|c| c.to_string()));
+        quote_all(&words)
+    }
+
+    /// Runs CMD in this lesson, in a fresh sandbox.
+    pub fn run(&self, cmd: &[&str]) -> Outcome {
+        sandbox(&self.command(&[], cmd))
+    }
+
+    pub fn has_pid_namespace(&self) -> bool {
+        self.number >= 2
+    }
+}
+
+/// Lesson 1: the container has its own hostname; the host keeps its own.
+pub fn hostname_is_isolated(lesson: &Lesson) {
+    let inside = lesson.command(
+        &["--hostname", "box"],
+        &["sh", "-c", "hostname; hostname renamed"],
+    );
+    let script = format!("{inside}; echo \"after: $(hostname)\"");
+    let out = sandbox(&script);
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert_eq!(out.stdout, "box\nafter: sandbox\n", "{}", out.both());
+    assert!(out.stderr.contains("\"sandbox\""), "{}", out.both());
+
+    let out = lesson.run(&["hostname"]);
+    assert_eq!(
+        out.stdout,
+        "container\n",
+        "the default hostname: {}",
+        out.both()
+    );
+}
+
+/// All lessons: the container's exit status becomes the program's.
+pub fn exit_status_is_the_containers(lesson: &Lesson) {
+    for code in [0, 1, 7, 255] {
+        let out = lesson.run(&["sh", "-c", &format!("exit {code}")]);
+        assert_eq!(out.status, code, "{}", out.both());
+    }
+    // Killed by signal N: 128+N, as a shell reports it. SIGKILL comes from
+    // the sandbox, since not even SIGKILL reaches a PID 1 from inside.
+    let run = lesson.command(&[], &["sleep", "30"]);
+    let out = sandbox(&format!(
+        "{run} & sleep 0.5; pkill -KILL -x sleep; wait $!; echo status=$?"
+    ));
+    assert_eq!(out.stdout, "status=137\n", "{}", out.both());
+}
+
+/// All lessons: SIGTERM and SIGINT sent to the program reach the container,
+/// whose handler runs and whose exit status comes back.
+pub fn signals_reach_the_container(lesson: &Lesson) {
+    for (signal, code) in [("TERM", 3), ("INT", 4)] {
+        let trap = format!(
+            "trap 'echo got {signal}; exit {code}' {signal}; echo ready > /run/ready-{signal}; \
+             while :; do sleep 0.1; done"
+        );
+        let run = lesson.command(&[], &["sh", "-c", &trap]);
+        let script = format!(
+            "rm -f {ready}; {run} & pid=$!
+             for i in $(seq 100); do [ -e {ready} ] && break; sleep 0.05; done
+             kill -{signal} $pid; wait $pid; echo status=$?",
+            ready = ready_file(lesson, signal),
+        );
+        let out = sandbox(&script);
+        assert_eq!(
+            out.stdout,
+            format!("got {signal}\nstatus={code}\n"),
+            "{}",
+            out.both()
+        );
+    }
+}
+
+/// Where the container's "ready" file appears, seen from the sandbox.
+fn ready_file(lesson: &Lesson, signal: &str) -> String {
+    let name = format!("run/ready-{signal}");
+    match &lesson.rootfs {
+        Some(rootfs) => quote(&rootfs.join(name).display().to_string()),
+        None => format!("/{name}"),
+    }
+}
+
+/// Lesson 1 has no PID namespace: a signal with no handler kills the command.
+/// From lesson 2 the command is PID 1, which the kernel shields from every
+/// signal it has no handler for, SIGTERM included: only SIGKILL ends it.
+pub fn sigterm_without_a_handler(lesson: &Lesson) {
+    let run = lesson.command(&[], &["sleep", "30"]);
+    let script = format!(
+        "{run} & pid=$!; sleep 0.5; kill -TERM $pid; sleep 0.5
+         if kill -0 $pid 2>/dev/null; then echo alive; kill -KILL $(pgrep -x sleep); fi
+         wait $pid; echo status=$?"
+    );
+    let out = sandbox(&script);
+    let expected = if lesson.has_pid_namespace() {
+        "alive\nstatus=137\n"
+    } else {
+        "status=143\n"
+    };
+    assert_eq!(out.stdout, expected, "{}", out.both());
+}
+
+/// From lesson 2: the command is PID 1 of its own namespace (in lesson 1,
+/// an ordinary process of the host's).
+pub fn command_is_pid_1(lesson: &Lesson) {
+    let out = lesson.run(&["sh", "-c", "echo $$"]);
+    assert_eq!(out.status, 0, "{}", out.both());
+    let is_pid_1 = out.stdout == "1\n";
+    assert_eq!(is_pid_1, lesson.has_pid_namespace(), "{}", out.both());
+}
+
+/// All lessons: an unknown command exits 127 and is named; a file that is
+/// not executable exits 126.
+pub fn command_errors(lesson: &Lesson) {
+    let out = lesson.run(&["no-such-command", "arg"]);
+    assert_eq!(out.status, 127, "{}", out.both());
+    assert!(
+        out.stderr.contains("no-such-command: command not found"),
+        "{}",
+        out.both()
+    );
+
+    let out = lesson.run(&["/etc/passwd"]);
+    assert_eq!(out.status, 126, "{}", out.both());
+    assert!(
+        out.stderr.contains("/etc/passwd: cannot run"),
+        "{}",
+        out.both()
+    );
+}
+
+/// All lessons: run without root, the lesson says to use sudo and exits 125.
+pub fn refuses_non_root(lesson: &Lesson) {
+    let run = lesson.command(&[], &["true"]);
+    let out = sandbox(&format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups {run}"
+    ));
+    assert_eq!(out.status, 125, "{}", out.both());
+    assert!(out.stderr.contains("needs root"), "{}", out.both());
+    assert!(out.stderr.contains("sudo"), "{}", out.both());
+}
+
+/// Lesson 2 only: /proc is still the host's, so `ps` in the container lists
+/// the host's processes (the sandbox's PID 1 among them). Lesson 3 fixes it.
+pub fn ps_still_shows_the_host(lesson: &Lesson) {
+    let out = lesson.run(&["ps", "-e", "-o", "pid=,comm="]);
+    assert_eq!(out.status, 0, "{}", out.both());
+    let rows: Vec<_> = out.stdout.lines().map(str::trim).collect();
+    assert!(
+        rows.contains(&"1 bash"),
+        "the sandbox's PID 1: {}",
+        out.both()
+    );
+    assert!(
+        rows.iter().any(|r| r.ends_with(lesson.name)),
+        "{}",
+        out.both()
+    );
+}
+
+/// From lesson 3: /proc is the container's own, so it lists only the
+/// container's processes, numbered from 1.
+pub fn proc_lists_only_the_container(lesson: &Lesson) {
+    let out = lesson.run(&["sh", "-c", "ps -o pid,comm; ls -d /proc/[0-9]*"]);
+    assert_eq!(out.status, 0, "{}", out.both());
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some("PID   COMMAND"), "{}", out.both());
+    assert_eq!(lines.next().map(str::trim), Some("1 sh"), "{}", out.both());
+    assert_eq!(lines.next().map(str::trim), Some("2 ps"), "{}", out.both());
+    // sh expands the glob itself, after ps has exited: only sh is left.
+    let rest: Vec<_> = lines.collect();
+    assert_eq!(rest, ["/proc/1"], "{}", out.both());
+}
+
+/// From lesson 3: the container sees the rootfs as /, and nothing of the
+/// host's files: not even a file the host made a moment before.
+pub fn host_paths_are_invisible(lesson: &Lesson) {
+    let rootfs = lesson.rootfs.as_ref().expect("lesson 3 or later");
+    let run = lesson.command(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "ls /; cat /etc/os-release; test -e /run/host-only && echo visible; true",
+        ],
+    );
+    let out = sandbox(&format!(
+        "echo secret > /run/host-only; {run}; cat /run/host-only"
+    ));
+    assert_eq!(out.status, 0, "{}", out.both());
+    let mut expected: Vec<_> = std::fs::read_dir(rootfs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    expected.sort();
+    let listed: Vec<_> = out.stdout.lines().take(expected.len()).collect();
+    assert_eq!(listed, expected, "{}", out.both());
+    assert!(out.stdout.contains("ctr busybox rootfs"), "{}", out.both());
+    assert!(!out.stdout.contains("visible"), "{}", out.both());
+    assert!(out.stdout.ends_with("secret\n"), "{}", out.both());
+}
+
+/// From lesson 3: the host's mount table is the same after the run, though
+/// the container mounted /proc and a tmpfs, on a host whose / is shared.
+pub fn host_mounts_are_unchanged(lesson: &Lesson) {
+    let run = lesson.command(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "mount -t tmpfs scratch /tmp; grep -c . /proc/mounts",
+        ],
+    );
+    let out = sandbox(&format!(
+        "cat /proc/self/mountinfo > /run/before; {run}; \
+         cat /proc/self/mountinfo > /run/after; diff /run/before /run/after && echo same"
+    ));
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert!(out.stdout.ends_with("same\n"), "{}", out.both());
+
+    // The control: the same mount made without making / private first leaks
+    // into the sandbox. So the check above can see a leak when there is one.
+    let out = sandbox(
+        "cat /proc/self/mountinfo > /run/before; \
+         unshare --mount --propagation unchanged mount -t tmpfs leaked /mnt; \
+         cat /proc/self/mountinfo > /run/after; diff /run/before /run/after | grep -c leaked",
+    );
+    assert_eq!(out.stdout, "1\n", "the leak was not seen: {}", out.both());
+}
+
+/// From lesson 3: a ROOTFS that is missing or not a directory is refused
+/// with a message that says what to do.
+pub fn rootfs_errors(lesson: &Lesson) {
+    let bin = quote(&lesson.bin.display().to_string());
+    let out = sandbox(&format!("{bin} run /no/such/rootfs sh"));
+    assert_eq!(out.status, 125, "{}", out.both());
+    assert!(
+        out.stderr
+            .contains("rootfs /no/such/rootfs does not exist: make one with `just rootfs`"),
+        "{}",
+        out.both()
+    );
+    let out = sandbox(&format!("{bin} run /etc/hostname sh"));
+    assert_eq!(out.status, 125, "{}", out.both());
+    assert!(
+        out.stderr
+            .contains("rootfs /etc/hostname is not a directory"),
+        "{}",
+        out.both()
+    );
+}

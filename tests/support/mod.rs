@@ -1,0 +1,175 @@
+//! What the integration tests share: the root check, the lesson binaries, a
+//! root filesystem, the throwaway sandbox that plays the host, and a snapshot
+//! of the real host to prove that a test left it as it was.
+//!
+//! Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod checks;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository's top directory.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The target directory cargo builds into.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+}
+
+/// Fails the test, saying why, unless we are root: these tests create
+/// namespaces. They never pass by skipping.
+pub fn require_root() {
+    if !nix::unistd::Uid::effective().is_root() {
+        panic!(
+            "this test needs root (it creates namespaces, inside a throwaway sandbox): \
+             run `sudo just test`, or `sudo -E cargo test`"
+        );
+    }
+}
+
+/// Builds every lesson once per test binary (cargo test builds only the test
+/// targets of this package) and returns the path of lesson `crate_name`.
+pub fn binary(crate_name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--workspace", "--bins"])
+            .current_dir(repo())
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+    });
+    let path = target_dir().join("debug").join(crate_name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A busybox root filesystem made by `scripts/mkrootfs`, once, under target/.
+pub fn rootfs() -> PathBuf {
+    static MADE: OnceLock<PathBuf> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let dest = target_dir().join("test-rootfs");
+        if !dest.join("bin/busybox").exists() {
+            let out = Command::new(repo().join("scripts/mkrootfs"))
+                .arg(&dest)
+                .output()
+                .expect("running scripts/mkrootfs");
+            // Another test binary may have made it meanwhile: that is fine.
+            assert!(
+                out.status.success() || dest.join("bin/busybox").exists(),
+                "scripts/mkrootfs failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        dest
+    })
+    .clone()
+}
+
+/// What a command run in the sandbox did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// stdout, then stderr: for messages in assertions.
+    pub fn both(&self) -> String {
+        format!(
+            "status {}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs a shell script in a new throwaway sandbox (`scripts/sandbox`): its own
+/// UTS, IPC, network, mount and PID namespaces, hostname "sandbox", / shared
+/// within it as on a systemd host. Everything it makes dies with it. The real
+/// host's hostname and mount table are checked to be unchanged afterwards.
+pub fn sandbox(script: &str) -> Outcome {
+    require_root();
+    let host = Host::snapshot();
+    let out = Command::new("timeout")
+        .args(["--kill-after=5", "120"])
+        .arg(repo().join("scripts/sandbox"))
+        .args(["sh", "-c", script])
+        .current_dir(repo())
+        .output()
+        .expect("running scripts/sandbox");
+    host.assert_unchanged();
+    Outcome {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Quotes a word for sh.
+pub fn quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./=:,+@%-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Quotes words for sh and joins them.
+pub fn quote_all<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The real host's state that no test may change.
+#[derive(Debug, PartialEq)]
+pub struct Host {
+    hostname: String,
+    mounts: Vec<String>,
+}
+
+impl Host {
+    pub fn snapshot() -> Host {
+        let hostname = nix::unistd::gethostname()
+            .expect("gethostname")
+            .to_string_lossy()
+            .into_owned();
+        // Mount ID, parent, device, root, mount point, options: the whole table.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+            .expect("reading /proc/self/mountinfo")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        Host { hostname, mounts }
+    }
+
+    pub fn assert_unchanged(&self) {
+        let now = Host::snapshot();
+        assert_eq!(self.hostname, now.hostname, "the host's hostname changed");
+        let added: Vec<_> = now
+            .mounts
+            .iter()
+            .filter(|m| !self.mounts.contains(m))
+            .collect();
+        let removed: Vec<_> = self
+            .mounts
+            .iter()
+            .filter(|m| !now.mounts.contains(m))
+            .collect();
+        assert!(
+            added.is_empty() && removed.is_empty(),
+            "the host's mount table changed:\nadded: {added:#?}\nremoved: {removed:#?}"
+        );
+    }
+}
