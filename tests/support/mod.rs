@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod transcript;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

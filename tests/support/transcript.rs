@@ -1,0 +1,48 @@
+//! Transcripts: what a command printed, kept in book/src/transcripts/ for the
+//! book to include. A test runs the command for real and compares; so the
+//! book cannot drift from the code. `BLESS=1` rewrites a transcript that no
+//! longer matches (then read the diff before committing it).
+//!
+//! Values that differ from run to run (host PIDs, digests, times) are written
+//! as they came, and compared after `redactions` replace them on both sides:
+//! the book shows real output, and the test ignores only what must vary.
+
+use regex::Regex;
+use std::path::PathBuf;
+
+/// Where transcripts live.
+pub fn dir() -> PathBuf {
+    super::repo().join("book/src/transcripts")
+}
+
+/// Compares `output` of `command` (shown as `$ command`) with the transcript
+/// `name` (a file name, e.g. "step-01.txt"), after replacing each regex of
+/// `redactions` with its replacement on both sides.
+pub fn check(name: &str, command: &str, output: &str, redactions: &[(&str, &str)]) {
+    let actual = format!("$ {command}\n{output}");
+    let path = dir().join(name);
+    let redact = |text: &str| {
+        redactions
+            .iter()
+            .fold(text.to_string(), |text, (pattern, with)| {
+                let re = Regex::new(pattern).expect("a redaction is a valid regex");
+                re.replace_all(&text, *with).into_owned()
+            })
+    };
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if redact(&expected) == redact(&actual) {
+        return;
+    }
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::create_dir_all(dir()).expect("creating the transcripts directory");
+        std::fs::write(&path, &actual).expect("writing the transcript");
+        eprintln!("transcript {} rewritten", path.display());
+        return;
+    }
+    panic!(
+        "transcript {} does not match what the program printed now \
+         (run with BLESS=1 to rewrite it, then read the diff):\n\
+         --- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
