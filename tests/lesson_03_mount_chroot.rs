@@ -28,6 +28,11 @@ fn sigterm_without_a_handler() {
 }
 
 #[test]
+fn signals_start_as_default() {
+    checks::signals_start_as_default(&lesson());
+}
+
+#[test]
 fn command_is_pid_1() {
     checks::command_is_pid_1(&lesson());
 }

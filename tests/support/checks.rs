@@ -150,6 +150,29 @@ pub fn command_is_pid_1(lesson: &Lesson) {
     assert_eq!(is_pid_1, lesson.has_pid_namespace(), "{}", out.both());
 }
 
+/// All lessons: the command starts with default signal dispositions, though
+/// Rust ignores SIGPIPE in the lesson itself: `yes | head -1` ends quietly.
+pub fn signals_start_as_default(lesson: &Lesson) {
+    let script = "yes | head -n 1; grep SigIgn /proc/self/status";
+    let out = lesson.run(&["sh", "-c", script]);
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert!(out.stdout.starts_with("y\n"), "{}", out.both());
+    assert!(!out.stderr.contains("Broken pipe"), "{}", out.both());
+    // The mask of ignored signals, in hex: bit N-1 for signal N.
+    let ignored = out
+        .stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(1));
+    let ignored = u64::from_str_radix(ignored.unwrap_or("?"), 16).expect("a SigIgn mask");
+    assert_eq!(
+        ignored & (1 << (13 - 1)),
+        0,
+        "SIGPIPE is ignored: {}",
+        out.both()
+    );
+}
+
 /// All lessons: an unknown command exits 127 and is named; a file that is
 /// not executable exits 126.
 pub fn command_errors(lesson: &Lesson) {

@@ -83,8 +83,8 @@ fn run(hostname: &str, cmd: &[String]) -> Result<u8> {
 /// The child's side: it starts life inside the new namespace, so changing the
 /// hostname here changes only the namespace's copy. Then it becomes CMD.
 fn container(hostname: &str, argv: &[CString]) -> isize {
-    if let Err(err) = unblock_signals() {
-        return fail(&format!("unblocking signals: {err}"));
+    if let Err(err) = restore_signals() {
+        return fail(&format!("restoring signals: {err}"));
     }
     if let Err(err) = sethostname(hostname) {
         return fail(&format!("setting the hostname to {hostname:?}: {err}"));
@@ -158,8 +158,12 @@ fn block_signals() -> Result<SigSet> {
     Ok(set)
 }
 
-/// The child inherits our blocked mask, and so would CMD across execve: clear it.
-fn unblock_signals() -> nix::Result<()> {
+/// The child inherits our blocked mask, and so would CMD across execve:
+/// clear it. Rust's runtime ignores SIGPIPE, and an ignored signal stays
+/// ignored across execve: give CMD the default back, as a shell would.
+fn restore_signals() -> nix::Result<()> {
+    // SAFETY: SIG_DFL installs no handler code of ours.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }?;
     SigSet::empty().thread_set_mask()
 }
 
