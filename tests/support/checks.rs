@@ -2,6 +2,7 @@
 //! must still isolate the hostname as lesson 1 did. Each check runs the lesson
 //! in a fresh sandbox and looks at it from the outside, as a user would.
 
+use super::registry::{self, Auth};
 use super::{binary, quote, quote_all, rootfs, sandbox, Outcome};
 use std::path::PathBuf;
 
@@ -10,8 +11,15 @@ pub struct Lesson {
     pub number: u8,
     pub name: &'static str,
     pub bin: PathBuf,
-    /// The ROOTFS argument, from lesson 3 on.
+    /// The ROOTFS argument of lesson 3; from lesson 4, the files the
+    /// image's rootfs has (the same busybox rootfs).
     pub rootfs: Option<PathBuf>,
+    /// The IMAGE argument, from lesson 4 on.
+    pub image: Option<String>,
+    /// Shell lines each sandbox runs first (from lesson 4: the registry).
+    pub prelude: String,
+    /// Where the container's / is, as a shell glob in the sandbox.
+    pub root_in_sandbox: Option<String>,
 }
 
 impl Lesson {
@@ -20,14 +28,27 @@ impl Lesson {
             1 => "step-01-uts",
             2 => "step-02-pid",
             3 => "step-03-mount-chroot",
+            4 => "step-04-pull",
             _ => panic!("no lesson {number} yet"),
         };
-        Lesson {
+        let rootfs = (number >= 3).then(rootfs);
+        let mut lesson = Lesson {
             number,
             name,
             bin: binary(name),
-            rootfs: (number >= 3).then(rootfs),
+            root_in_sandbox: rootfs.as_ref().map(|r| quote(&r.display().to_string())),
+            rootfs,
+            image: None,
+            prelude: String::new(),
+        };
+        if number >= 4 {
+            // The image comes from the fixture registry, started in each
+            // sandbox, into a store on the sandbox's own /run.
+            lesson.image = Some(format!("{}/library/busybox:latest", registry::ADDRESS));
+            lesson.prelude = format!("export CTR_ROOT=/run/ctr\n{}", registry::start(Auth::None));
+            lesson.root_in_sandbox = Some("/run/ctr/lessons/04/images/sha256/*/rootfs".into());
         }
+        lesson
     }
 
     /// The shell command that runs CMD in this lesson, with OPTIONS before
@@ -35,7 +56,9 @@ impl Lesson {
     pub fn command(&self, options: &[&str], cmd: &[&str]) -> String {
         let mut words = vec![self.bin.display().to_string(), "run".to_string()];
         words.extend(options.iter().map(|o| o.to_string()));
-        if let Some(rootfs) = &self.rootfs {
+        if let Some(image) = &self.image {
+            words.push(image.clone());
+        } else if let Some(rootfs) = &self.rootfs {
             words.push(rootfs.display().to_string());
         }
         words.extend(cmd.iter().map(|c| c.to_string()));
@@ -44,7 +67,12 @@ impl Lesson {
 
     /// Runs CMD in this lesson, in a fresh sandbox.
     pub fn run(&self, cmd: &[&str]) -> Outcome {
-        sandbox(&self.command(&[], cmd))
+        self.sandbox(&self.command(&[], cmd))
+    }
+
+    /// Runs SCRIPT in a fresh sandbox, after the lesson's prelude.
+    pub fn sandbox(&self, script: &str) -> Outcome {
+        sandbox(&format!("{}{script}", self.prelude))
     }
 
     pub fn has_pid_namespace(&self) -> bool {
@@ -59,7 +87,7 @@ pub fn hostname_is_isolated(lesson: &Lesson) {
         &["sh", "-c", "hostname; hostname renamed"],
     );
     let script = format!("{inside}; echo \"after: $(hostname)\"");
-    let out = sandbox(&script);
+    let out = lesson.sandbox(&script);
     assert_eq!(out.status, 0, "{}", out.both());
     assert_eq!(out.stdout, "box\nafter: sandbox\n", "{}", out.both());
     assert!(out.stderr.contains("\"sandbox\""), "{}", out.both());
@@ -82,7 +110,7 @@ pub fn exit_status_is_the_containers(lesson: &Lesson) {
     // Killed by signal N: 128+N, as a shell reports it. SIGKILL comes from
     // the sandbox, since not even SIGKILL reaches a PID 1 from inside.
     let run = lesson.command(&[], &["sleep", "30"]);
-    let out = sandbox(&format!(
+    let out = lesson.sandbox(&format!(
         "{run} & sleep 0.5; pkill -KILL -x sleep; wait $!; echo status=$?"
     ));
     assert_eq!(out.stdout, "status=137\n", "{}", out.both());
@@ -103,7 +131,7 @@ pub fn signals_reach_the_container(lesson: &Lesson) {
              kill -{signal} $pid; wait $pid; echo status=$?",
             ready = ready_file(lesson, signal),
         );
-        let out = sandbox(&script);
+        let out = lesson.sandbox(&script);
         assert_eq!(
             out.stdout,
             format!("got {signal}\nstatus={code}\n"),
@@ -115,10 +143,9 @@ pub fn signals_reach_the_container(lesson: &Lesson) {
 
 /// Where the container's "ready" file appears, seen from the sandbox.
 fn ready_file(lesson: &Lesson, signal: &str) -> String {
-    let name = format!("run/ready-{signal}");
-    match &lesson.rootfs {
-        Some(rootfs) => quote(&rootfs.join(name).display().to_string()),
-        None => format!("/{name}"),
+    match &lesson.root_in_sandbox {
+        Some(root) => format!("{root}/run/ready-{signal}"),
+        None => format!("/run/ready-{signal}"),
     }
 }
 
@@ -132,7 +159,7 @@ pub fn sigterm_without_a_handler(lesson: &Lesson) {
          if kill -0 $pid 2>/dev/null; then echo alive; kill -KILL $(pgrep -x sleep); fi
          wait $pid; echo status=$?"
     );
-    let out = sandbox(&script);
+    let out = lesson.sandbox(&script);
     let expected = if lesson.has_pid_namespace() {
         "alive\nstatus=137\n"
     } else {
@@ -196,7 +223,7 @@ pub fn command_errors(lesson: &Lesson) {
 /// All lessons: run without root, the lesson says to use sudo and exits 125.
 pub fn refuses_non_root(lesson: &Lesson) {
     let run = lesson.command(&[], &["true"]);
-    let out = sandbox(&format!(
+    let out = lesson.sandbox(&format!(
         "setpriv --reuid=65534 --regid=65534 --clear-groups {run}"
     ));
     assert_eq!(out.status, 125, "{}", out.both());
@@ -248,7 +275,7 @@ pub fn host_paths_are_invisible(lesson: &Lesson) {
             "ls /; cat /etc/os-release; test -e /run/host-only && echo visible; true",
         ],
     );
-    let out = sandbox(&format!(
+    let out = lesson.sandbox(&format!(
         "echo secret > /run/host-only; {run}; cat /run/host-only"
     ));
     assert_eq!(out.status, 0, "{}", out.both());
@@ -275,7 +302,7 @@ pub fn host_mounts_are_unchanged(lesson: &Lesson) {
             "mount -t tmpfs scratch /tmp; grep -c . /proc/mounts",
         ],
     );
-    let out = sandbox(&format!(
+    let out = lesson.sandbox(&format!(
         "cat /proc/self/mountinfo > /run/before; {run}; \
          cat /proc/self/mountinfo > /run/after; diff /run/before /run/after && echo same"
     ));
@@ -284,7 +311,7 @@ pub fn host_mounts_are_unchanged(lesson: &Lesson) {
 
     // The control: the same mount made without making / private first leaks
     // into the sandbox. So the check above can see a leak when there is one.
-    let out = sandbox(
+    let out = lesson.sandbox(
         "cat /proc/self/mountinfo > /run/before; \
          unshare --mount --propagation unchanged mount -t tmpfs leaked /mnt; \
          cat /proc/self/mountinfo > /run/after; diff /run/before /run/after | grep -c leaked",

@@ -6,6 +6,10 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod ctr;
+pub mod fixtures;
+pub mod network;
+pub mod registry;
 pub mod transcript;
 
 use std::path::{Path, PathBuf};
@@ -138,6 +142,8 @@ pub fn quote_all<S: AsRef<str>>(words: &[S]) -> String {
 pub struct Host {
     hostname: String,
     mounts: Vec<String>,
+    /// Links, addresses, routes and firewall rules of the host's network namespace.
+    network: String,
 }
 
 impl Host {
@@ -152,7 +158,20 @@ impl Host {
             .lines()
             .map(str::to_string)
             .collect();
-        Host { hostname, mounts }
+        let network = Command::new("sh")
+            .args([
+                "-c",
+                "ip -br link; ip -br addr; ip route; ip -6 route; \
+                 iptables-save 2>/dev/null | grep -v '^#'",
+            ])
+            .output()
+            .expect("reading the host's network state");
+        let network = String::from_utf8_lossy(&network.stdout).into_owned();
+        Host {
+            hostname,
+            mounts,
+            network,
+        }
     }
 
     pub fn assert_unchanged(&self) {
@@ -171,6 +190,10 @@ impl Host {
         assert!(
             added.is_empty() && removed.is_empty(),
             "the host's mount table changed:\nadded: {added:#?}\nremoved: {removed:#?}"
+        );
+        assert_eq!(
+            self.network, now.network,
+            "the host's links, addresses, routes or rules changed"
         );
     }
 }
