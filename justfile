@@ -38,3 +38,7 @@ test:
 clean:
     cargo clean
     rm -rf rootfs book/build
+
+# The runtime, offline: make a busybox image, import it, run containers (root; in the sandbox)
+demo:
+    @scripts/demo

@@ -1,1 +1,20 @@
-//! The runtime `ctr` grows here (see DESIGN.md); the lessons live in `steps/`.
+//! The runtime `ctr`: the lessons of `steps/` grown into a docker-compatible
+//! `run` (see DESIGN.md). One module per concern:
+//!
+//! - [`reference`]: image names in docker's grammar;
+//! - [`digest`]: validated sha256 digests;
+//! - [`image`]: the content-addressed store, layer unpacking, `import`;
+//! - [`config`]: the image config and how `run`'s options combine with it;
+//! - [`container`]: namespaces, the root filesystem, exec, init, tty;
+//! - [`exit`]: docker's exit statuses.
+//! - [`show`]: tables and sizes as docker prints them.
+//!
+//! `main.rs` is only the command line.
+
+pub mod config;
+pub mod container;
+pub mod digest;
+pub mod exit;
+pub mod image;
+pub mod reference;
+pub mod show;

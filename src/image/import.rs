@@ -1,0 +1,561 @@
+//! `ctr import`: images from `docker save` / `podman save` archives and from
+//! OCI image layouts (a directory, or a tar of one), for users without a
+//! registry. The archive is read in place: a tar is indexed once, then each
+//! member is read by seeking to it.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::config::ImageConfig;
+use crate::digest::{Digest, HashingReader};
+use crate::image::store::{self, ImageRecord, LayerRecord, Lock, Store};
+use crate::reference::Reference;
+
+/// Where the archive's members are read from.
+enum Source {
+    Dir(PathBuf),
+    Tar {
+        file: PathBuf,
+        members: HashMap<String, Member>,
+    },
+}
+
+#[derive(Clone)]
+enum Member {
+    File { offset: u64, size: u64 },
+    Link(String),
+}
+
+impl Source {
+    fn open(path: &Path, store: &Store) -> Result<Source> {
+        let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        if meta.is_dir() {
+            return Ok(Source::Dir(path.to_path_buf()));
+        }
+        let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut magic = [0u8; 2];
+        let n = file.read(&mut magic)?;
+        let file_path = if n == 2 && magic == [0x1f, 0x8b] {
+            // `docker save | gzip`: a gzip stream cannot seek; unpack it once.
+            let plain = store.temp_path("import");
+            let mut out =
+                File::create(&plain).with_context(|| format!("creating {}", plain.display()))?;
+            let gz = flate2::read::MultiGzDecoder::new(BufReader::new(File::open(path)?));
+            io::copy(&mut BufReader::new(gz), &mut out)
+                .with_context(|| format!("decompressing {}", path.display()))?;
+            plain
+        } else {
+            path.to_path_buf()
+        };
+        let mut members = HashMap::new();
+        let mut archive = tar::Archive::new(File::open(&file_path)?);
+        for entry in archive
+            .entries()
+            .with_context(|| format!("{} is not a tar archive", path.display()))?
+        {
+            let entry = entry.with_context(|| format!("reading the tar {}", path.display()))?;
+            let name = clean(&String::from_utf8_lossy(&entry.path_bytes()));
+            let member = match entry.header().entry_type() {
+                tar::EntryType::Symlink => {
+                    let target = entry.link_name_bytes().unwrap_or_default();
+                    let target = String::from_utf8_lossy(&target).into_owned();
+                    let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+                    Member::Link(clean(&format!("{dir}/{target}")))
+                }
+                tar::EntryType::Link => {
+                    let target = entry.link_name_bytes().unwrap_or_default();
+                    Member::Link(clean(&String::from_utf8_lossy(&target)))
+                }
+                _ => Member::File {
+                    offset: entry.raw_file_position(),
+                    size: entry.size(),
+                },
+            };
+            members.insert(name, member);
+        }
+        Ok(Source::Tar {
+            file: file_path,
+            members,
+        })
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        match self {
+            Source::Dir(dir) => safe(name).is_some_and(|n| dir.join(n).is_file()),
+            Source::Tar { members, .. } => self.member(members, name).is_some(),
+        }
+    }
+
+    fn member(&self, members: &HashMap<String, Member>, name: &str) -> Option<(u64, u64)> {
+        let mut name = clean(name);
+        // Links within the archive (docker save links a repeated layer.tar), a few deep.
+        for _ in 0..8 {
+            match members.get(&name)? {
+                Member::File { offset, size } => return Some((*offset, *size)),
+                Member::Link(target) => name = target.clone(),
+            }
+        }
+        None
+    }
+
+    fn read(&self, name: &str) -> Result<Box<dyn Read + '_>> {
+        match self {
+            Source::Dir(dir) => {
+                let rel = safe(name)
+                    .with_context(|| format!("{name:?} is not a path inside the layout"))?;
+                let path = dir.join(rel);
+                let file =
+                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+                Ok(Box::new(BufReader::new(file)))
+            }
+            Source::Tar { file, members } => {
+                let (offset, size) = self
+                    .member(members, name)
+                    .with_context(|| format!("the archive has no {name}"))?;
+                let mut f = File::open(file)?;
+                f.seek(SeekFrom::Start(offset))?;
+                Ok(Box::new(BufReader::new(f).take(size)))
+            }
+        }
+    }
+
+    fn read_all(&self, name: &str, limit: u64) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.read(name)?
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {name}"))?;
+        Ok(bytes)
+    }
+}
+
+/// Removes `.` components, resolves `..` inside the archive, drops a leading `/`.
+fn clean(name: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// A name from a manifest, as a relative path that stays in the layout dir.
+fn safe(name: &str) -> Option<PathBuf> {
+    let ok = !name.starts_with('/') && name.split('/').all(|p| p != "..");
+    ok.then(|| PathBuf::from(name))
+}
+
+/// Metadata files are small; a limit keeps a hostile one from filling memory.
+const MAX_JSON: u64 = 16 << 20;
+
+/// One image found in the archive, before it is stored.
+struct Found {
+    config: Vec<u8>,
+    /// The manifest bytes, for OCI layouts.
+    manifest: Option<Vec<u8>>,
+    /// Member names of the layers, bottom first, and their digests when known.
+    layers: Vec<(String, Option<Digest>)>,
+    /// Names from the archive: full references, or tags only (OCI's ref.name).
+    names: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct DockerManifest {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Index {
+    manifests: Vec<Descriptor>,
+}
+
+#[derive(Deserialize, Clone)]
+struct Descriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    platform: Option<Platform>,
+    #[serde(default)]
+    annotations: HashMap<String, String>,
+}
+
+#[derive(Deserialize, Clone)]
+struct Platform {
+    architecture: String,
+    os: String,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+}
+
+fn find_docker(source: &Source) -> Result<Vec<Found>> {
+    let bytes = source.read_all("manifest.json", MAX_JSON)?;
+    let manifests: Vec<DockerManifest> =
+        serde_json::from_slice(&bytes).context("parsing manifest.json")?;
+    manifests
+        .into_iter()
+        .map(|m| {
+            Ok(Found {
+                config: source.read_all(&m.config, MAX_JSON)?,
+                manifest: None,
+                layers: m.layers.into_iter().map(|l| (l, None)).collect(),
+                names: m.repo_tags.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn blob_name(digest: &Digest) -> String {
+    format!("blobs/sha256/{}", digest.hex())
+}
+
+fn read_blob(source: &Source, digest: &Digest) -> Result<Vec<u8>> {
+    let bytes = source.read_all(&blob_name(digest), MAX_JSON)?;
+    if &Digest::of(&bytes) != digest {
+        bail!("the blob {digest} in the layout is corrupt");
+    }
+    Ok(bytes)
+}
+
+const INDEX_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// The architecture as OCI names it.
+fn our_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// From a nested index, the one manifest for this machine (attestations,
+/// `unknown/unknown`, are skipped).
+fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
+    manifests.iter().find(|d| {
+        d.platform
+            .as_ref()
+            .is_some_and(|p| p.os == "linux" && p.architecture == our_arch())
+    })
+}
+
+fn find_oci(source: &Source) -> Result<Vec<Found>> {
+    let bytes = source.read_all("index.json", MAX_JSON)?;
+    let index: Index = serde_json::from_slice(&bytes).context("parsing index.json")?;
+    let mut found = Vec::new();
+    for top in &index.manifests {
+        let names: Vec<String> = [
+            "io.containerd.image.name",
+            "org.opencontainers.image.ref.name",
+        ]
+        .iter()
+        .filter_map(|k| top.annotations.get(*k).cloned())
+        .take(1)
+        .collect();
+        let mut desc = top.clone();
+        let mut digest = Digest::parse(&desc.digest).context("index.json")?;
+        if INDEX_TYPES.contains(&desc.media_type.as_str()) {
+            let nested: Index = serde_json::from_slice(&read_blob(source, &digest)?)
+                .with_context(|| format!("parsing the index {digest}"))?;
+            desc = pick_platform(&nested.manifests)
+                .with_context(|| {
+                    format!("the index {digest} has no image for linux/{}", our_arch())
+                })?
+                .clone();
+            digest = Digest::parse(&desc.digest)?;
+        } else if let Some(p) = &desc.platform {
+            if p.os == "unknown" || (p.os == "linux" && p.architecture != our_arch()) {
+                continue;
+            }
+        }
+        let manifest_bytes = read_blob(source, &digest)?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .with_context(|| format!("parsing the manifest {digest}"))?;
+        let config_digest = Digest::parse(&manifest.config.digest)?;
+        let layers = manifest
+            .layers
+            .iter()
+            .map(|l| {
+                let d = Digest::parse(&l.digest)?;
+                Ok((blob_name(&d), Some(d)))
+            })
+            .collect::<Result<_>>()?;
+        found.push(Found {
+            config: read_blob(source, &config_digest)?,
+            manifest: Some(manifest_bytes),
+            layers,
+            names,
+        });
+    }
+    Ok(found)
+}
+
+/// Whether the user's name has its own tag (`app:1`), not the implied `latest`.
+fn has_tag(name: &str) -> bool {
+    let name = name.split('@').next().unwrap_or(name);
+    name.rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
+}
+
+/// The references to give each found image: the archive's own names, or the
+/// user's NAME. With NAME, an image named only by tag (OCI's `ref.name`)
+/// becomes NAME:tag; without NAME, a tag alone is not enough.
+fn references(found: &[Found], name: Option<&str>) -> Result<Vec<Vec<Reference>>> {
+    if let Some(name) = name {
+        Reference::parse(name)?;
+        if found.len() > 1 && has_tag(name) {
+            bail!(
+                "the archive holds {} images: give a name without a tag, \
+                 and each is imported as NAME:its-tag",
+                found.len()
+            );
+        }
+    }
+    found
+        .iter()
+        .map(|f| {
+            let mut refs = Vec::new();
+            for archive_name in &f.names {
+                let full = archive_name.contains(['/', ':', '@']);
+                let text = match (name, full) {
+                    (None, true) => archive_name.clone(),
+                    (None, false) => bail!(
+                        "the archive names an image only by the tag {archive_name:?}: \
+                         give a name, as in `ctr import FILE busybox`"
+                    ),
+                    (Some(n), _) if has_tag(n) => n.to_string(),
+                    (Some(n), true) => match Reference::parse(archive_name)?.tag {
+                        Some(tag) => format!("{}:{tag}", n.split('@').next().unwrap_or(n)),
+                        None => n.to_string(),
+                    },
+                    (Some(n), false) => {
+                        format!("{}:{archive_name}", n.split('@').next().unwrap_or(n))
+                    }
+                };
+                refs.push(Reference::parse(&text)?);
+            }
+            if refs.is_empty() {
+                if let Some(n) = name {
+                    refs.push(Reference::parse(n)?);
+                }
+            }
+            refs.sort();
+            refs.dedup();
+            Ok(refs)
+        })
+        .collect()
+}
+
+/// What one import did, for the user.
+pub struct Imported {
+    pub id: Digest,
+    pub refs: Vec<Reference>,
+    pub layers_added: usize,
+    pub layers_shared: usize,
+}
+
+// ANCHOR: import
+/// Imports every image of the archive or layout at `path`, naming them as
+/// the archive does or as `name` says.
+pub fn import(store: &Store, path: &Path, name: Option<&str>) -> Result<Vec<Imported>> {
+    let lock = store.lock(true)?;
+    store.clean_tmp(&lock)?;
+    let result = import_locked(store, path, name, &lock);
+    // The decompressed copy of a gzip'd archive, if any.
+    _ = store.clean_tmp(&lock);
+    result
+}
+
+fn import_locked(
+    store: &Store,
+    path: &Path,
+    name: Option<&str>,
+    lock: &Lock,
+) -> Result<Vec<Imported>> {
+    let source = Source::open(path, store)?;
+    let found = if source.exists("manifest.json") {
+        find_docker(&source)?
+    } else if source.exists("index.json") && source.exists("oci-layout") {
+        find_oci(&source)?
+    } else {
+        bail!(
+            "{} is neither a `docker save` archive (manifest.json) \
+             nor an OCI image layout (oci-layout, index.json)",
+            path.display()
+        );
+    };
+    if found.is_empty() {
+        bail!("{} holds no image for linux/{}", path.display(), our_arch());
+    }
+    let refs = references(&found, name)?;
+    found
+        .iter()
+        .zip(refs)
+        .map(|(f, refs)| store_image(store, &source, f, refs, lock))
+        .collect()
+}
+
+fn store_image(
+    store: &Store,
+    source: &Source,
+    found: &Found,
+    refs: Vec<Reference>,
+    lock: &Lock,
+) -> Result<Imported> {
+    let config: ImageConfig =
+        serde_json::from_slice(&found.config).context("parsing the image config")?;
+    let id = Digest::of(&found.config);
+    if config.rootfs.diff_ids.len() != found.layers.len() {
+        bail!(
+            "the image {} lists {} layers in its config and {} in its manifest",
+            id.short(),
+            config.rootfs.diff_ids.len(),
+            found.layers.len()
+        );
+    }
+    let mut layers = Vec::new();
+    let (mut added, mut shared) = (0, 0);
+    for ((member, digest), diff_id) in found.layers.iter().zip(&config.rootfs.diff_ids) {
+        let diff_id = Digest::parse(diff_id).context("the config's rootfs.diff_ids")?;
+        if store.has_layer(&diff_id) {
+            shared += 1;
+        } else {
+            if let Some(digest) = digest {
+                // The compressed blob is checked before a byte of it is unpacked.
+                let (got, _) = HashingReader::new(source.read(member)?)
+                    .finish()
+                    .with_context(|| format!("reading {member}"))?;
+                if &got != digest {
+                    bail!("the layer blob {digest} is corrupt (its digest is {got})");
+                }
+            }
+            added += 1;
+        }
+        let size = store.add_layer(&diff_id, source.read(member)?)?;
+        layers.push(LayerRecord { diff_id, size });
+    }
+    store.put_blob(&found.config, Some(&id))?;
+    let manifest = match &found.manifest {
+        Some(bytes) => Some(store.put_blob(bytes, None)?),
+        None => None,
+    };
+    let record = ImageRecord {
+        id: id.clone(),
+        manifest,
+        layers,
+        created: config.created.clone(),
+        stored: store::now(),
+    };
+    store.put_image(&record, &refs, lock)?;
+    Ok(Imported {
+        id,
+        refs,
+        layers_added: added,
+        layers_shared: shared,
+    })
+}
+// ANCHOR_END: import
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(names: &[&str]) -> Found {
+        Found {
+            config: Vec::new(),
+            manifest: None,
+            layers: Vec::new(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    fn names(found: &[Found], name: Option<&str>) -> Result<Vec<Vec<String>>> {
+        Ok(references(found, name)?
+            .into_iter()
+            .map(|refs| refs.iter().map(|r| r.familiar()).collect())
+            .collect())
+    }
+
+    #[test]
+    fn archive_names_are_kept() {
+        let f = [
+            found(&["busybox:latest", "busybox:1"]),
+            found(&["localhost:5000/app:2"]),
+        ];
+        assert_eq!(
+            names(&f, None).unwrap(),
+            [
+                vec!["busybox:1", "busybox:latest"],
+                vec!["localhost:5000/app:2"]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_name_with_a_tag_names_one_image() {
+        assert_eq!(
+            names(&[found(&["latest"])], Some("mine:v1")).unwrap(),
+            [["mine:v1"]]
+        );
+        assert_eq!(
+            names(&[found(&[])], Some("mine")).unwrap(),
+            [["mine:latest"]]
+        );
+        let two = [found(&["a"]), found(&["b"])];
+        let err = names(&two, Some("mine:v1")).unwrap_err().to_string();
+        assert!(err.contains("holds 2 images"), "{err}");
+    }
+
+    #[test]
+    fn a_name_without_tag_takes_the_archives_tags() {
+        let f = [
+            found(&["latest"]),
+            found(&["entry"]),
+            found(&["busybox:1.36"]),
+        ];
+        assert_eq!(
+            names(&f, Some("box")).unwrap(),
+            [vec!["box:latest"], vec!["box:entry"], vec!["box:1.36"]]
+        );
+    }
+
+    #[test]
+    fn a_tag_alone_needs_a_name() {
+        let err = names(&[found(&["latest"])], None).unwrap_err().to_string();
+        assert!(err.contains("give a name"), "{err}");
+        // An image without any name is stored by ID only (docker's <none>).
+        assert_eq!(names(&[found(&[])], None).unwrap(), [Vec::<String>::new()]);
+    }
+
+    #[test]
+    fn names_in_archives_are_cleaned_and_confined() {
+        assert_eq!(clean("./a//b/../c"), "a/c");
+        assert_eq!(clean("/../../x"), "x");
+        assert!(safe("../x").is_none());
+        assert!(safe("/etc/passwd").is_none());
+        assert!(safe("blobs/sha256/ab").is_some());
+        assert!(has_tag("a:1") && has_tag("h:5000/a:1") && !has_tag("h:5000/a"));
+    }
+}

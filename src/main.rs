@@ -1,0 +1,264 @@
+//! `ctr`'s command line: parses it, calls the library, prints errors as
+//! `ctr: what failed: why` and exits with docker's statuses.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use ctr::config::RunOptions;
+use ctr::container::{self, Request};
+use ctr::exit;
+use ctr::image::{import, Store};
+
+#[derive(Parser)]
+#[command(version, about = "A container runtime written from scratch")]
+struct Cli {
+    /// Where images and containers are kept [env: CTR_ROOT] [default: /var/lib/ctr]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load images from a `docker save` archive or an OCI layout (dir or tar)
+    Import {
+        /// The archive or layout
+        file: PathBuf,
+        /// The name to give the image (with a tag), or the repository for the
+        /// layout's tags (without one)
+        name: Option<String>,
+    },
+    /// List images
+    Images,
+    /// Remove images, and the layers no other image uses
+    Rmi {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Run a command in a new container
+    Run(RunArgs),
+}
+
+// ANCHOR: run_args
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Name the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Remove the container's files when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Set an environment variable (K=V), or pass ours (K)
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// User to run as: name|uid[:group|gid]
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// Override the image's entrypoint
+    #[arg(long, value_name = "CMD")]
+    entrypoint: Option<String>,
+    /// The container's hostname [default: its short ID]
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Run an init as PID 1 that forwards signals and reaps orphans
+    #[arg(long)]
+    init: bool,
+    /// Keep stdin open
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Network: only `none` for now
+    #[arg(long, default_value = "none")]
+    network: String,
+    /// The image (name or ID)
+    image: String,
+    /// The command and its arguments [default: the image's]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    cmd: Vec<String>,
+}
+// ANCHOR_END: run_args
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(status) => ExitCode::from(status),
+        Err(err) => {
+            eprintln!("ctr: {err:#}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+fn store(root: Option<PathBuf>) -> Result<Store> {
+    let root = root
+        .or_else(|| std::env::var_os("CTR_ROOT").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(ctr::image::store::DEFAULT_ROOT));
+    Store::open(&root)
+}
+
+fn require_root(what: &str) -> Result<()> {
+    if !nix::unistd::Uid::effective().is_root() {
+        bail!("{what} needs root (namespaces, mounts, file owners): run it with sudo");
+    }
+    Ok(())
+}
+
+fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Import { file, name } => {
+            require_root("importing images")?;
+            let store = store(cli.root)?;
+            let shown = file.display().to_string();
+            let imported = import::import(&store, &file, name.as_deref())
+                .with_context(|| format!("importing {shown}"))?;
+            for image in imported {
+                let names: Vec<String> = image.refs.iter().map(|r| r.familiar()).collect();
+                let name = if names.is_empty() {
+                    image.id.to_string()
+                } else {
+                    names.join(", ")
+                };
+                println!(
+                    "Loaded image: {name} ({} layers new, {} already here)",
+                    image.layers_added, image.layers_shared
+                );
+            }
+            Ok(0)
+        }
+        Command::Images => {
+            let store = store(cli.root)?;
+            print!(
+                "{}",
+                ctr::show::images(&store.images()?, ctr::image::store::now())
+            );
+            Ok(0)
+        }
+        Command::Rmi { images } => {
+            require_root("removing images")?;
+            let store = store(cli.root)?;
+            let lock = store.lock(true)?;
+            let in_use =
+                |id: &ctr::digest::Digest| container::image_in_use(&store, id).unwrap_or(true);
+            for name in images {
+                let report = store
+                    .remove(&name, &in_use, &lock)
+                    .with_context(|| format!("removing image {name}"))?;
+                for line in report {
+                    println!("{line}");
+                }
+            }
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let image = args.image.clone();
+            run(cli.root, args).with_context(|| format!("running {image}"))
+        }
+    }
+}
+
+fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
+    match args.network.as_str() {
+        "none" => {}
+        "bridge" | "host" => bail!(
+            "--network {}: not yet; ctr has only --network none until part 2 brings networking",
+            args.network
+        ),
+        other => bail!("--network {other}: unknown network; use none"),
+    }
+    require_root("running containers")?;
+    let store = store(root)?;
+    let request = Request {
+        image: args.image,
+        name: args.name,
+        rm: args.rm,
+        init: args.init,
+        interactive: args.interactive,
+        tty: args.tty,
+        hostname: args.hostname,
+        options: RunOptions {
+            entrypoint: args.entrypoint,
+            cmd: args.cmd,
+            env: args.env,
+            workdir: args.workdir,
+            user: args.user,
+            hostname: String::new(),
+            tty: args.tty,
+        },
+    };
+    container::run(&store, request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(words: &[&str]) -> RunArgs {
+        let argv = ["ctr", "run"].iter().chain(words);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(args) => args,
+            _ => panic!("not run"),
+        }
+    }
+
+    #[test]
+    fn the_command_keeps_its_own_flags() {
+        let a = run_args(&["-it", "--rm", "-e", "A=1", "busybox", "ls", "-l", "--rm"]);
+        assert!(a.interactive && a.tty && a.rm);
+        assert_eq!(a.env, ["A=1"]);
+        assert_eq!(a.image, "busybox");
+        assert_eq!(a.cmd, ["ls", "-l", "--rm"]);
+    }
+
+    #[test]
+    fn options_as_docker_spells_them() {
+        let a = run_args(&[
+            "--name",
+            "web",
+            "-w",
+            "/srv",
+            "-u",
+            "1:2",
+            "--entrypoint",
+            "",
+            "--hostname",
+            "h",
+            "--init",
+            "--network",
+            "none",
+            "-e",
+            "B",
+            "--env",
+            "C=3",
+            "img",
+        ]);
+        assert_eq!(a.name.as_deref(), Some("web"));
+        assert_eq!(a.workdir.as_deref(), Some("/srv"));
+        assert_eq!(a.user.as_deref(), Some("1:2"));
+        assert_eq!(a.entrypoint.as_deref(), Some(""));
+        assert_eq!(a.hostname.as_deref(), Some("h"));
+        assert!(a.init);
+        assert_eq!(a.env, ["B", "C=3"]);
+        assert!(a.cmd.is_empty());
+    }
+
+    #[test]
+    fn an_image_is_required() {
+        assert!(Cli::try_parse_from(["ctr", "run"]).is_err());
+        assert!(Cli::try_parse_from(["ctr", "rmi"]).is_err());
+    }
+
+    #[test]
+    fn bridge_networking_is_for_part_2() {
+        let err = run(None, run_args(&["--network", "bridge", "x"])).unwrap_err();
+        assert!(err.to_string().contains("part 2"), "{err}");
+    }
+}
