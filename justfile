@@ -15,6 +15,10 @@ step N *ARGS:
 diff N:
     @scripts/diff "$1"
 
+# Remove what lessons 5 and 6 made on the host: bridge0, the NAT and FORWARD rules, the leases
+net-down:
+    @scripts/step 6 net-down
+
 # Make a root filesystem from Debian's busybox-static, offline, in ./rootfs
 rootfs:
     @scripts/mkrootfs rootfs

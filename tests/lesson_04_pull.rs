@@ -562,16 +562,9 @@ fn host_mounts_are_unchanged() {
 
 // --- transcripts for the book ------------------------------------------------
 
-/// Runs SCRIPT in a sandbox where the store is at its default place,
-/// /var/lib/ctr, on a tmpfs over the sandbox's /var/lib (the real host's is
-/// hidden, not touched), and the lesson is on PATH as a reader has it.
+/// Runs SCRIPT as a reader would: see support::transcript::as_a_reader.
 fn as_a_reader(prelude: &str, script: &str) -> Outcome {
-    let dir = binary("step-04-pull");
-    let dir = dir.parent().unwrap().display().to_string();
-    sandbox(&format!(
-        "mount -t tmpfs reader-var-lib /var/lib; export PATH={}:$PATH\n{prelude}{script}",
-        quote(&dir)
-    ))
+    support::transcript::as_a_reader("step-04-pull", prelude, script)
 }
 
 /// Host PIDs and HTTP dates vary from run to run; digests do not (the

@@ -29,6 +29,8 @@ impl Lesson {
             2 => "step-02-pid",
             3 => "step-03-mount-chroot",
             4 => "step-04-pull",
+            5 => "step-05-bridge-veth",
+            6 => "step-06-nat",
             _ => panic!("no lesson {number} yet"),
         };
         let rootfs = (number >= 3).then(rootfs);
@@ -43,7 +45,8 @@ impl Lesson {
         };
         if number >= 4 {
             // The image comes from the fixture registry, started in each
-            // sandbox, into a store on the sandbox's own /run.
+            // sandbox, into a store on the sandbox's own /run (lessons 5
+            // and 6 keep images where lesson 4 does).
             lesson.image = Some(format!("{}/library/busybox:latest", registry::ADDRESS));
             lesson.prelude = format!("export CTR_ROOT=/run/ctr\n{}", registry::start(Auth::None));
             lesson.root_in_sandbox = Some("/run/ctr/lessons/04/images/sha256/*/rootfs".into());

@@ -43,10 +43,12 @@ pub fn whoami_command() -> String {
 }
 
 /// The host's network state, seen from inside a sandbox script: links, addresses,
-/// routes and rules, one file, to compare before and after.
+/// routes and rules, one file, to compare before and after. (`iptables -S`
+/// lists the chains and rules of a table whether or not nftables holds an
+/// empty table for it: an emptied table counts as the same as none.)
 pub fn snapshot_command(file: &str) -> String {
     format!(
         "{{ ip -br link | sed 's/@[^ ]*//' | awk '{{print $1, $2}}'; ip -br addr; ip route; \
-         iptables-save | grep -v '^#'; }} > {file}"
+         iptables -S; iptables -t nat -S; }} > {file}"
     )
 }

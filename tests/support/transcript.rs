@@ -7,6 +7,7 @@
 //! as they came, and compared after `redactions` replace them on both sides:
 //! the book shows real output, and the test ignores only what must vary.
 
+use super::{binary, quote, sandbox, Outcome};
 use regex::Regex;
 use std::path::PathBuf;
 
@@ -45,4 +46,17 @@ pub fn check(name: &str, command: &str, output: &str, redactions: &[(&str, &str)
          --- expected\n{expected}\n--- actual\n{actual}",
         path.display()
     );
+}
+
+/// Runs SCRIPT in a sandbox as a reader would run lesson CRATE: the lesson on
+/// PATH, its store at the default place, /var/lib/ctr, on a tmpfs over the
+/// sandbox's /var/lib (the real host's is hidden, not touched); PRELUDE (a
+/// registry, say) first.
+pub fn as_a_reader(crate_name: &str, prelude: &str, script: &str) -> Outcome {
+    let bin = binary(crate_name);
+    let dir = bin.parent().unwrap().display().to_string();
+    sandbox(&format!(
+        "mount -t tmpfs reader-var-lib /var/lib; export PATH={}:$PATH\n{prelude}{script}",
+        quote(&dir)
+    ))
 }
