@@ -27,6 +27,10 @@ rootfs:
 sandbox *CMD:
     @scripts/sandbox "$@"
 
+# A shell in a sandbox with the test images' registry at 127.0.0.1:5000, for lessons 4 to 6 offline
+registry *CMD:
+    @scripts/registry "$@"
+
 # Build the book and fail on any missing include, anchor or link; `just book serve` to read it
 book *ARGS:
     @scripts/book "$@"

@@ -171,6 +171,20 @@ fn leases_of_dead_lessons_are_taken_back_and_live_ones_kept() {
 }
 
 #[test]
+fn a_lease_outlives_a_killed_lesson_while_its_container_runs() {
+    // SIGKILL leaves the lesson no time to clean up, and its container runs
+    // on with 10.200.0.2: the next container must not get that address too.
+    let wait = wait_for_ping("10.200.0.2");
+    let out = run(&format!(
+        "$B run $IMAGE sleep 5 2>/dev/null & pid=$!
+         {wait}
+         kill -KILL $pid
+         $B run $IMAGE ip -4 -o addr show eth0 2>/dev/null"
+    ));
+    assert!(out.stdout.contains("inet 10.200.0.3/24"), "{}", out.both());
+}
+
+#[test]
 fn a_failed_network_setup_leaves_nothing_behind() {
     // An nsenter that fails: the veth exists by then, and must go.
     let out = run(&format!(

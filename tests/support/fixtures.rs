@@ -57,6 +57,12 @@ pub fn fixtures() -> &'static Fixtures {
                 let _ = std::fs::remove_dir_all(&tmp);
             }
         }
+        // target/fixtures names the newest, for `just registry` and readers.
+        let link = target_dir().join(format!(".fixtures-link-{}", std::process::id()));
+        let _ = std::fs::remove_file(&link);
+        if std::os::unix::fs::symlink(dir.file_name().unwrap(), &link).is_ok() {
+            let _ = std::fs::rename(&link, target_dir().join("fixtures"));
+        }
         let digests = std::fs::read_to_string(dir.join("digests"))
             .expect("reading the fixture digests")
             .lines()

@@ -180,7 +180,10 @@ fn run(hostname: &str, image_name: &str, cmd: &[String]) -> Result<u8> {
         container(hostname, &rootfs, &process, &ready, go_fd)
     })?;
     drop(ready);
-    if let Err(err) = net::connect(child, lease.addr) {
+    if let Err(err) = lease
+        .held_by(child)
+        .and_then(|()| net::connect(child, lease.addr))
+    {
         net::disconnect(child);
         drop(go);
         let _ = wait_forwarding(child, &signals);

@@ -1,7 +1,7 @@
 //! Lesson 5's idea: a network namespace for the container, wired to the host
 //! by a bridge and a veth pair. It runs `ip`, printing each command, because
 //! that is what you would type to do the same by hand (the runtime, later,
-//! speaks netlink itself).
+//! does the same with fewer processes).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -60,7 +60,7 @@ pub fn ensure_bridge(_lock: &Lock) -> Result<()> {
         return Ok(());
     }
     let routes = output(&["ip", "-4", "-o", "route", "show"])?;
-    if let Some(route) = routes.lines().find(|r| collides(r)) {
+    if let Some(route) = routes.lines().map(str::trim).find(|r| collides(r)) {
         bail!(
             "the containers' subnet {SUBNET}/{PREFIX} overlaps a route the host \
              already has ({route}): making {BRIDGE} would break it; change SUBNET"
@@ -99,8 +99,9 @@ pub struct Lease {
     path: PathBuf,
 }
 
-/// Takes the lowest free address: a lease is a file holding the PID of the
-/// lesson that took it; one whose process is gone is taken back.
+/// Takes the lowest free address: a lease is a file holding the PIDs of the
+/// lesson that took it and of its container; one whose processes are all
+/// gone is taken back.
 pub fn lease_address(_lock: &Lock) -> Result<Lease> {
     let dir = Path::new(STATE).join("leases");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -127,10 +128,25 @@ pub fn lease_address(_lock: &Lock) -> Result<Lease> {
 }
 
 /// A lease whose lesson is no longer running (it was killed, say).
+/// A lease whose lesson and container have both gone (the lesson was killed
+/// with SIGKILL, say: then its container may still run, and keeps it).
 fn is_stale(path: &Path) -> bool {
     match fs::read_to_string(path) {
-        Ok(pid) => !Path::new("/proc").join(pid.trim()).exists(),
+        Ok(pids) => !pids
+            .split_whitespace()
+            .any(|pid| Path::new("/proc").join(pid).exists()),
         Err(_) => false,
+    }
+}
+
+impl Lease {
+    /// Writes the container's PID into the lease, beside the lesson's.
+    pub fn held_by(&self, container: Pid) -> Result<()> {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        writeln!(file, "{container}").with_context(|| format!("writing {}", self.path.display()))
     }
 }
 
