@@ -3,7 +3,7 @@
 //! (support/network.rs); with the properties of lessons 1–4.
 mod support;
 
-use support::checks::{self, Lesson};
+use support::checks::Lesson;
 use support::network::{outside_script, snapshot_command, whoami_command};
 use support::{quote, Outcome};
 
@@ -207,60 +207,19 @@ fn a_failed_network_setup_leaves_nothing_behind() {
 
 // --- what lessons 1–4 did still holds ----------------------------------------
 
-#[test]
-fn hostname_is_isolated() {
-    checks::hostname_is_isolated(&lesson());
-}
-
-#[test]
-fn exit_status_is_the_containers() {
-    checks::exit_status_is_the_containers(&lesson());
-}
-
-#[test]
-fn signals_reach_the_container() {
-    checks::signals_reach_the_container(&lesson());
-}
-
-#[test]
-fn signals_start_as_default() {
-    checks::signals_start_as_default(&lesson());
-}
-
-#[test]
-fn command_is_pid_1() {
-    checks::command_is_pid_1(&lesson());
-}
-
-#[test]
-fn command_errors() {
-    checks::command_errors(&lesson());
-}
-
-#[test]
-fn refuses_non_root() {
-    checks::refuses_non_root(&lesson());
-}
-
-#[test]
-fn proc_lists_only_the_container() {
-    checks::proc_lists_only_the_container(&lesson());
-}
-
-#[test]
-fn host_paths_are_invisible() {
-    checks::host_paths_are_invisible(&lesson());
-}
-
-#[test]
-fn host_mounts_are_unchanged() {
-    checks::host_mounts_are_unchanged(&lesson());
-}
-
-#[test]
-fn sigterm_without_a_handler() {
-    checks::sigterm_without_a_handler(&lesson());
-}
+recheck!(
+    hostname_is_isolated,
+    exit_status_is_the_containers,
+    signals_reach_the_container,
+    signals_start_as_default,
+    command_is_pid_1,
+    command_errors,
+    refuses_non_root,
+    proc_lists_only_the_container,
+    host_paths_are_invisible,
+    host_mounts_are_unchanged,
+    sigterm_without_a_handler,
+);
 
 // --- the chapter's transcript ------------------------------------------------
 

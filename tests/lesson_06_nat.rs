@@ -4,7 +4,7 @@
 //! `net-down` leaving the host as it was; with the properties of lessons 1–5.
 mod support;
 
-use support::checks::{self, Lesson};
+use support::checks::Lesson;
 use support::network::{outside_script, snapshot_command, whoami_command, UPLINK};
 use support::{quote, Outcome};
 
@@ -140,60 +140,19 @@ fn net_down_refuses_while_a_container_runs() {
 
 // --- what lessons 1–5 did still holds ----------------------------------------
 
-#[test]
-fn hostname_is_isolated() {
-    checks::hostname_is_isolated(&lesson());
-}
-
-#[test]
-fn exit_status_is_the_containers() {
-    checks::exit_status_is_the_containers(&lesson());
-}
-
-#[test]
-fn signals_reach_the_container() {
-    checks::signals_reach_the_container(&lesson());
-}
-
-#[test]
-fn signals_start_as_default() {
-    checks::signals_start_as_default(&lesson());
-}
-
-#[test]
-fn sigterm_without_a_handler() {
-    checks::sigterm_without_a_handler(&lesson());
-}
-
-#[test]
-fn command_is_pid_1() {
-    checks::command_is_pid_1(&lesson());
-}
-
-#[test]
-fn command_errors() {
-    checks::command_errors(&lesson());
-}
-
-#[test]
-fn refuses_non_root() {
-    checks::refuses_non_root(&lesson());
-}
-
-#[test]
-fn proc_lists_only_the_container() {
-    checks::proc_lists_only_the_container(&lesson());
-}
-
-#[test]
-fn host_paths_are_invisible() {
-    checks::host_paths_are_invisible(&lesson());
-}
-
-#[test]
-fn host_mounts_are_unchanged() {
-    checks::host_mounts_are_unchanged(&lesson());
-}
+recheck!(
+    hostname_is_isolated,
+    exit_status_is_the_containers,
+    signals_reach_the_container,
+    signals_start_as_default,
+    sigterm_without_a_handler,
+    command_is_pid_1,
+    command_errors,
+    refuses_non_root,
+    proc_lists_only_the_container,
+    host_paths_are_invisible,
+    host_mounts_are_unchanged,
+);
 
 // --- the chapter's transcripts -----------------------------------------------
 

@@ -6,6 +6,20 @@ use super::registry::{self, Auth};
 use super::{binary, quote, quote_all, rootfs, sandbox, Outcome};
 use std::path::PathBuf;
 
+/// Declares one `#[test]` per check named, each running it on the test
+/// file's `lesson()`: how a lesson's tests re-run the earlier lessons'.
+#[macro_export]
+macro_rules! recheck {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                support::checks::$check(&lesson());
+            }
+        )*
+    };
+}
+
 /// A lesson, and how to run a command with it.
 pub struct Lesson {
     pub number: u8,
