@@ -42,6 +42,8 @@ pub fn require_root() {
 /// Builds every lesson once per test binary (cargo test builds only the test
 /// targets of this package) and returns the path of lesson `crate_name`.
 pub fn binary(crate_name: &str) -> PathBuf {
+    // Every test that runs a binary needs root: say so before anything fails.
+    require_root();
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
