@@ -4,6 +4,7 @@
 //! - [`reference`]: image names in docker's grammar;
 //! - [`digest`]: validated sha256 digests;
 //! - [`image`]: the content-addressed store, layer unpacking, `import`;
+//! - [`registry`]: the distribution API client and `pull`;
 //! - [`config`]: the image config and how `run`'s options combine with it;
 //! - [`container`]: namespaces, the root filesystem, exec, init, tty;
 //! - [`exit`]: docker's exit statuses.
@@ -17,4 +18,5 @@ pub mod digest;
 pub mod exit;
 pub mod image;
 pub mod reference;
+pub mod registry;
 pub mod show;

@@ -32,6 +32,11 @@ enum Command {
         /// layout's tags (without one)
         name: Option<String>,
     },
+    /// Pull an image from a registry
+    Pull {
+        /// The image: `redis`, `redis:7`, `host:port/repo@sha256:...`
+        image: String,
+    },
     /// List images
     Images,
     /// Remove images, and the layers no other image uses
@@ -134,6 +139,14 @@ fn dispatch(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Pull { image } => {
+            require_root("pulling images")?;
+            let store = store(cli.root)?;
+            let reference = ctr::reference::Reference::parse(&image)?;
+            let progress = ctr::registry::progress::Progress::for_stderr();
+            ctr::registry::pull::pull_and_report(&store, &reference, &progress)?;
+            Ok(0)
+        }
         Command::Images => {
             let store = store(cli.root)?;
             print!(
@@ -176,6 +189,8 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
     }
     require_root("running containers")?;
     let store = store(root)?;
+    // docker's: an image that is not here is pulled first.
+    ctr::registry::pull::ensure(&store, &args.image)?;
     let request = Request {
         image: args.image,
         name: args.name,

@@ -5,6 +5,7 @@
 //! CTR_ROOT/tmp/                     blobs and layers being written (same filesystem, so rename is atomic)
 //! CTR_ROOT/blobs/sha256/HEX         configs and manifests, verified
 //! CTR_ROOT/layers/HEX/              a layer unpacked for overlayfs, named by its diff_id
+//! CTR_ROOT/locks/HEX                flock: one pull at a time unpacks layer HEX
 //! CTR_ROOT/images/HEX.json          an image, named by its ID (its config's digest)
 //! CTR_ROOT/refs.json                reference -> image ID
 //! CTR_ROOT/containers/ID/           a container's record and its overlay dirs
@@ -115,6 +116,27 @@ impl Store {
         Ok(Lock { _flock: flock })
     }
 
+    /// Takes the lock of one layer (exclusive), so that concurrent pulls
+    /// download and unpack a layer once: the second finds it in place.
+    /// Hold the store's shared lock meanwhile (`clean_tmp` needs everyone out).
+    pub fn lock_layer(&self, diff_id: &Digest) -> Result<Lock> {
+        let dir = self.root.join("locks");
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Never removed: unlinking a lock file others wait on would let two
+        // holders in at once (each on its own inode).
+        let path = dir.join(diff_id.hex());
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening the lock {}", path.display()))?;
+        let flock = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| errno)
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(Lock { _flock: flock })
+    }
+
     /// Removes what an interrupted writer left in tmp/. Call with the
     /// exclusive lock held: no other writer is then at work.
     pub fn clean_tmp(&self, _lock: &Lock) -> Result<()> {
@@ -186,19 +208,41 @@ impl Store {
         self.layer_dir(diff_id).is_dir()
     }
 
+    /// The bytes of regular files in a stored layer.
+    pub fn layer_size(&self, diff_id: &Digest) -> Result<u64> {
+        dir_size(&self.layer_dir(diff_id))
+    }
+
     // ANCHOR: add_layer
     /// Unpacks a layer into tmp/, checks that its uncompressed bytes have the
     /// digest `diff_id` (the config lists it), then renames it into layers/.
     /// A layer already there is not unpacked again. Returns its size.
     pub fn add_layer(&self, diff_id: &Digest, reader: impl Read) -> Result<u64> {
+        self.add_layer_checked(diff_id, reader, |_| Ok(()))
+    }
+
+    /// `add_layer`, with one more check before the layer is renamed into
+    /// place: `check` gets the reader back once the tar is unpacked, or has
+    /// failed to be (a pull verifies the compressed blob's digest there, as
+    /// it streams through), and its error comes before the unpacking's.
+    pub fn add_layer_checked<R: Read>(
+        &self,
+        diff_id: &Digest,
+        mut reader: R,
+        check: impl FnOnce(R) -> Result<()>,
+    ) -> Result<u64> {
         let dest = self.layer_dir(diff_id);
         if dest.is_dir() {
             return dir_size(&dest);
         }
-        let tmp = self.temp_path("layer");
+        // Named by the layer too: pulls unpack several at once.
+        let tmp = self.temp_path(&format!("layer-{}", diff_id.short()));
         fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let result = (|| {
-            let (size, got) = unpack::unpack(reader, &tmp)?;
+            let unpacked = unpack::unpack(&mut reader, &tmp);
+            // The check first: a corrupt download explains an unpack error.
+            check(reader)?;
+            let (size, got) = unpacked?;
             if &got != diff_id {
                 bail!("the layer's content has the digest {got}, not {diff_id} as the config says: it is corrupt");
             }

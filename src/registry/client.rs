@@ -1,0 +1,448 @@
+//! One repository's API, over HTTP: GETs under `/v2/NAME/`, through the
+//! registry's auth, redirects, rate limits and passing failures.
+//!
+//! - a 401 is answered once per request with the challenge's credentials
+//!   (a Bearer token from the realm, or Basic), so a token that expires in
+//!   the middle of a pull is renewed by the request that finds it expired;
+//! - redirects are followed here, not by ureq, so that Authorization goes
+//!   only to the registry's own origin, never to the CDN a blob is sent to;
+//! - connection errors and 5xx are retried with backoff, a 429 after its
+//!   `Retry-After` (bounded), each a few times.
+
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use ureq::http::Response;
+use ureq::Body;
+
+use super::auth;
+use super::endpoint::Endpoint;
+use super::manifest;
+use crate::digest::Digest;
+
+/// Tries of one request, counting the first.
+const ATTEMPTS: u32 = 4;
+/// The first pause between tries; doubled at each.
+const BACKOFF: Duration = Duration::from_millis(250);
+/// The longest a 429's Retry-After may ask us to wait.
+const MAX_RETRY_AFTER: u64 = 30;
+const MAX_REDIRECTS: u32 = 10;
+
+pub struct Client {
+    agent: ureq::Agent,
+    endpoint: Endpoint,
+    /// The Authorization header for the registry's origin, once a 401 told
+    /// us what it wants. Shared by the threads that fetch layers.
+    authorization: Mutex<Option<String>>,
+}
+
+/// A manifest as fetched: its bytes, type and verified digest.
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub digest: Digest,
+}
+
+impl Client {
+    pub fn new(endpoint: Endpoint) -> Client {
+        let agent = ureq::Agent::config_builder()
+            // 4xx and 5xx are read here, to say what went wrong.
+            .http_status_as_error(false)
+            // Redirects are followed here, to decide who sees our token.
+            .max_redirects(0)
+            .user_agent(concat!("ctr/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            // A stalled transfer fails (and is retried) instead of hanging.
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Client {
+            agent,
+            endpoint,
+            authorization: Mutex::new(None),
+        }
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    // ANCHOR: manifest
+    /// GET /v2/NAME/manifests/REF (a tag or a digest), with every manifest
+    /// type in Accept; at most 4 MiB; its digest checked against the one
+    /// asked for, or the one the registry says (Docker-Content-Digest).
+    pub fn manifest(&self, version: &str) -> Result<Fetched> {
+        let mut response = self.get(&format!("manifests/{version}"), &manifest::accept())?;
+        let content_type = header(&response, "content-type").unwrap_or_default();
+        let said = header(&response, "docker-content-digest");
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(manifest::MAX_MANIFEST)
+            .read_to_vec()
+            .map_err(|err| match err {
+                ureq::Error::BodyExceedsLimit(_) => anyhow!(
+                    "the manifest {version} is larger than {} MiB: refused",
+                    manifest::MAX_MANIFEST >> 20
+                ),
+                err => anyhow!(err).context(format!("reading the manifest {version}")),
+            })?;
+        let digest = Digest::of(&body);
+        let expected = match Digest::parse(version) {
+            Ok(asked) => Some((asked, "asked for")),
+            Err(_) => said
+                .and_then(|s| Digest::parse(&s).ok())
+                .map(|d| (d, "the registry says")),
+        };
+        if let Some((expected, who)) = expected {
+            if expected != digest {
+                bail!(
+                    "the manifest has the digest {digest}, not {expected} as {who}: \
+                     the download is corrupt or was tampered with; nothing was kept, try again"
+                );
+            }
+        }
+        Ok(Fetched {
+            body,
+            content_type,
+            digest,
+        })
+    }
+    // ANCHOR_END: manifest
+
+    /// GET /v2/NAME/blobs/DIGEST, as a stream (a layer can be gigabytes).
+    /// The caller verifies what it reads.
+    pub fn blob(&self, digest: &Digest) -> Result<impl Read + Send> {
+        let response = self.get(&format!("blobs/{digest}"), "*/*")?;
+        Ok(response.into_body().into_reader())
+    }
+
+    /// A small blob (a config), read whole, at most `limit` bytes, verified.
+    pub fn small_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        let mut response = self.get(&format!("blobs/{digest}"), "*/*")?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .with_context(|| format!("reading the blob {digest}"))?;
+        let got = Digest::of(&body);
+        if &got != digest {
+            bail!(
+                "the blob {digest} does not match its digest (it is {got}): \
+                 the download is corrupt or was tampered with; nothing was kept, try again"
+            );
+        }
+        Ok(body)
+    }
+
+    // ANCHOR: get
+    /// One GET under /v2/NAME/, through auth and redirects.
+    fn get(&self, path: &str, accept: &str) -> Result<Response<Body>> {
+        let mut url = self.endpoint.url(path);
+        let mut authenticated = false;
+        for _ in 0..=MAX_REDIRECTS {
+            // Our credentials are for the registry's origin only: a blob is
+            // often redirected to a CDN on another host, which must not see them.
+            let ours = same_origin(&url, &self.endpoint.base);
+            let authorization = if ours { self.authorization() } else { None };
+            let mut headers = vec![("Accept", accept.to_string())];
+            if let Some(value) = &authorization {
+                headers.push(("Authorization", value.clone()));
+            }
+            let response = self.send(&url, &headers)?;
+            match response.status().as_u16() {
+                200..=299 => return Ok(response),
+                // Credentials wanted, or the token expired: answer the
+                // challenge once for this request.
+                401 if ours && !authenticated => {
+                    let challenge = header(&response, "www-authenticate").unwrap_or_default();
+                    let value = self.authenticate(&challenge)?;
+                    *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+                    authenticated = true;
+                }
+                301 | 302 | 303 | 307 | 308 => {
+                    let location = header(&response, "location").ok_or_else(|| {
+                        anyhow!("the registry redirected {path} without a Location")
+                    })?;
+                    url = absolute(&url, &location);
+                }
+                _ => bail!("{}", refusal(response, authorization.is_some())),
+            }
+        }
+        bail!(
+            "{}: more than {MAX_REDIRECTS} redirects",
+            self.endpoint.url(path)
+        )
+    }
+    // ANCHOR_END: get
+
+    fn authorization(&self) -> Option<String> {
+        self.authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    // ANCHOR: send
+    /// One request, tried again after connection errors and 5xx (with
+    /// backoff) and after a 429 (when its Retry-After says).
+    fn send(&self, url: &str, headers: &[(&str, String)]) -> Result<Response<Body>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= ATTEMPTS;
+            let pause = BACKOFF * 2u32.pow(attempt - 1);
+            let mut request = self.agent.get(url);
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            let response = match request.call() {
+                Ok(response) => response,
+                Err(err) if transient(&err) && !last => {
+                    std::thread::sleep(pause);
+                    continue;
+                }
+                Err(err) => return Err(self.unreachable(url, err)),
+            };
+            let status = response.status().as_u16();
+            if status == 429 && !last {
+                let now = crate::image::store::now();
+                let wait = header(&response, "retry-after")
+                    .and_then(|v| auth::parse_retry_after(&v, now))
+                    .map_or(pause, Duration::from_secs);
+                if wait.as_secs() > MAX_RETRY_AFTER {
+                    bail!(
+                        "{}; it asks us to wait {} s, more than the {MAX_RETRY_AFTER} s ctr waits",
+                        refusal(response, false),
+                        wait.as_secs()
+                    );
+                }
+                std::thread::sleep(wait);
+                continue;
+            }
+            if (500..=599).contains(&status) && status != 501 && !last {
+                std::thread::sleep(pause);
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+    // ANCHOR_END: send
+
+    // ANCHOR: authenticate
+    /// Answers a 401's challenge with an Authorization header.
+    fn authenticate(&self, header_value: &str) -> Result<String> {
+        let host = &self.endpoint.host;
+        let challenge =
+            auth::parse_challenge(header_value).with_context(|| format!("{host} answered 401"))?;
+        let login = auth::login(host)?;
+        match challenge.scheme.as_str() {
+            // Docker Hub's way: a token for this repository from the realm,
+            // anonymous or with our login.
+            "bearer" => {
+                let realm = challenge
+                    .param("realm")
+                    .ok_or_else(|| anyhow!("{host}'s challenge names no realm: {header_value}"))?;
+                let default_scope = format!("repository:{}:pull", self.endpoint.repository);
+                let scope = challenge.param("scope").unwrap_or(&default_scope);
+                let separator = if realm.contains('?') { '&' } else { '?' };
+                let url = format!(
+                    "{realm}{separator}{}",
+                    auth::token_query(challenge.param("service"), scope)
+                );
+                let mut headers = Vec::new();
+                if let Some(login) = &login {
+                    headers.push(("Authorization", login.header.clone()));
+                }
+                let mut response = self
+                    .send(&url, &headers)
+                    .with_context(|| format!("asking {realm} for a token"))?;
+                match response.status().as_u16() {
+                    200 => {}
+                    401 | 403 => bail!(
+                        "auth refused: the token server {realm} refused {}: \
+                         check the user and password (docker login writes them)",
+                        match &login {
+                            Some(l) => format!("the login for {host} in {}", l.from.display()),
+                            None => "an anonymous token".to_string(),
+                        }
+                    ),
+                    status => bail!("asking {realm} for a token: it answered {status}"),
+                }
+                let body = response
+                    .body_mut()
+                    .with_config()
+                    .limit(1 << 20)
+                    .read_to_vec()
+                    .with_context(|| format!("reading the token from {realm}"))?;
+                let (token, _expires_in) = auth::parse_token(&body)
+                    .with_context(|| format!("asking {realm} for a token"))?;
+                Ok(format!("Bearer {token}"))
+            }
+            "basic" => match login {
+                Some(login) => Ok(login.header),
+                None => bail!(
+                    "auth refused: {host} asks for a user and password, and {} has none for it: \
+                     log in with `docker login {host}`",
+                    auth::config_path().display()
+                ),
+            },
+            other => bail!(
+                "{host} asks for an authentication ctr does not speak ({other}): {header_value}"
+            ),
+        }
+    }
+    // ANCHOR_END: authenticate
+
+    /// An error to read, for a request that got no answer.
+    fn unreachable(&self, url: &str, err: ureq::Error) -> anyhow::Error {
+        let host = host_of(url);
+        let tls_failed = match &err {
+            ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+            _ => false,
+        };
+        if url.starts_with("https://") && tls_failed {
+            let insecure = if self.endpoint.mirror {
+                String::new()
+            } else {
+                format!(": if it speaks plain HTTP, list it in CTR_INSECURE_REGISTRIES={host}")
+            };
+            return anyhow!(
+                "the registry {host} does not speak HTTPS as ctr expects ({err}){insecure}"
+            );
+        }
+        anyhow!(
+            "cannot reach the registry {host} ({err}): check the name and port, \
+             and that the registry is running"
+        )
+    }
+}
+
+/// Worth trying again: the connection failed or broke, not the request.
+/// A name that does not resolve is not retried (docker does not either):
+/// it is a typo or no network, and each try can take seconds.
+fn transient(err: &ureq::Error) -> bool {
+    use std::io::ErrorKind::*;
+    match err {
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ConnectionRefused
+                | ConnectionReset
+                | ConnectionAborted
+                | NotConnected
+                | BrokenPipe
+                | TimedOut
+                | UnexpectedEof
+                | Interrupted
+        ),
+        ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::Protocol(_)
+        | ureq::Error::BodyStalled => true,
+        _ => false,
+    }
+}
+
+/// An error to read, for an answer that is not what we asked for. The
+/// registry's JSON errors say why: `{"errors":[{"code":"MANIFEST_UNKNOWN"...`
+fn refusal(mut response: Response<Body>, sent_credentials: bool) -> String {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorEntry {
+        code: String,
+    }
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 10)
+        .read_to_string()
+        .unwrap_or_default();
+    let code = serde_json::from_str::<Errors>(&body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next())
+        .map(|e| e.code.to_lowercase().replace('_', " "))
+        .unwrap_or_else(|| "no reason given".to_string());
+    let advice = match (status, code.as_str()) {
+        (404, "blob unknown") => "the registry lacks a blob its manifest names",
+        (404, _) => "check the name and tag",
+        (401 | 403, _) if sent_credentials => {
+            "auth refused: log in with `docker login`, or check that the image is yours to pull"
+        }
+        (401 | 403, _) => "auth refused: log in with `docker login`",
+        (429, _) => "the registry limits how often you pull: wait, or log in for a higher limit",
+        (500..=599, _) => "the registry failed; try again later",
+        _ => "the registry refused the request",
+    };
+    format!("registry answered {status} ({code}): {advice}")
+}
+
+fn header(response: &Response<Body>, name: &str) -> Option<String> {
+    Some(response.headers().get(name)?.to_str().ok()?.to_string())
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| start + i);
+    &url[..end]
+}
+
+fn host_of(url: &str) -> &str {
+    let origin = origin(url);
+    origin.split_once("://").map_or(origin, |(_, host)| host)
+}
+
+/// Same scheme, host and port: HTTPS to HTTP on the same host is not ours
+/// either (the token would cross the network in the clear).
+fn same_origin(url: &str, base: &str) -> bool {
+    origin(url).eq_ignore_ascii_case(origin(base))
+}
+
+/// A Location may be absolute, or relative to the URL redirected.
+fn absolute(from: &str, location: &str) -> String {
+    if location.contains("://") {
+        location.to_string()
+    } else if location.starts_with('/') {
+        format!("{}{location}", origin(from))
+    } else {
+        let dir = from.rsplit_once('/').map_or(from, |(dir, _)| dir);
+        format!("{dir}/{location}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_and_redirects() {
+        assert_eq!(origin("https://r.io:5000/v2/x?y"), "https://r.io:5000");
+        assert_eq!(host_of("https://r.io:5000/v2/x?y"), "r.io:5000");
+        assert_eq!(host_of("http://[::1]:5000/v2/"), "[::1]:5000");
+        assert!(same_origin("http://a:1/v2/x", "http://a:1"));
+        assert!(!same_origin("http://a:2/v2/x", "http://a:1"));
+        assert!(!same_origin("http://a/v2/x", "https://a"));
+        assert!(!same_origin(
+            "https://cdn.example/x",
+            "https://registry-1.docker.io"
+        ));
+        assert_eq!(absolute("http://a:1/v2/x", "/v2/y"), "http://a:1/v2/y");
+        assert_eq!(absolute("http://a:1/v2/x/b", "c?d"), "http://a:1/v2/x/c?d");
+        assert_eq!(
+            absolute("http://a:1/v2/x", "https://cdn/z"),
+            "https://cdn/z"
+        );
+    }
+}

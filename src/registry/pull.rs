@@ -1,0 +1,436 @@
+//! `ctr pull`: a reference's manifest (this machine's, from an index), its
+//! config, and its layers, fetched a few at a time and unpacked as they
+//! stream into the store. Layers already there are not fetched again.
+//!
+//! Locking: the store's shared lock is held while layers are written to
+//! tmp/ (so `rmi` and `import`, which clean tmp/ under the exclusive lock,
+//! wait), and each layer's own lock while it is fetched, so that two pulls
+//! of one image fetch each layer once: the second waits, then finds it in
+//! place. The image is recorded under the exclusive lock at the end.
+//! Everything is written to tmp/ and renamed: a pull killed at any point
+//! leaves no half-made layer, and the next writer removes its leftovers.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+
+use super::client::Client;
+use super::endpoint::{self, Settings};
+use super::manifest::{self, Descriptor, Parsed};
+use super::progress::{Counting, Progress};
+use crate::config::ImageConfig;
+use crate::digest::{Digest, HashingReader};
+use crate::image::store::{self, ImageRecord, LayerRecord, Store};
+use crate::reference::Reference;
+
+/// Layers fetched at once: docker's max-concurrent-downloads.
+const PARALLEL: usize = 3;
+/// Tries of one layer whose transfer broke off midway.
+const LAYER_ATTEMPTS: u32 = 3;
+/// An image config is small; a limit keeps a hostile one from filling memory.
+const MAX_CONFIG: u64 = 16 << 20;
+
+/// What a pull did.
+pub struct Pulled {
+    pub id: Digest,
+    /// The digest the reference resolved to (an index's, for multi-arch).
+    pub digest: Digest,
+    pub downloaded: usize,
+    pub existed: usize,
+}
+
+// ANCHOR: pull
+/// Pulls `reference` into `store`.
+pub fn pull(store: &Store, reference: &Reference, progress: &Progress) -> Result<Pulled> {
+    let settings = Settings::from_env();
+    let endpoint = endpoint::endpoint(reference, &settings)?;
+    let mirror = endpoint.mirror.then(|| endpoint.base.clone());
+    let client = Client::new(endpoint);
+    let result = fetch_and_store(store, &client, reference, progress);
+    match (result, mirror) {
+        (Err(err), Some(mirror)) if !is_disk_full(&err) => Err(err.context(format!(
+            "the mirror {mirror} (CTR_REGISTRY_MIRROR) failed, and ctr does not fall back \
+             to Docker Hub: fix the mirror, or unset CTR_REGISTRY_MIRROR"
+        ))),
+        (result, _) => result.map_err(|err| disk_full_advice(err, store)),
+    }
+}
+// ANCHOR_END: pull
+
+fn fetch_and_store(
+    store: &Store,
+    client: &Client,
+    reference: &Reference,
+    progress: &Progress,
+) -> Result<Pulled> {
+    let version = match (&reference.digest, &reference.tag) {
+        (Some(digest), _) => digest.to_string(),
+        (None, Some(tag)) => tag.clone(),
+        (None, None) => "latest".to_string(),
+    };
+    let top = client.manifest(&version)?;
+    let (manifest, manifest_bytes, manifest_digest) =
+        match manifest::parse(&top.content_type, &top.body)? {
+            Parsed::Manifest(m) => (m, top.body, top.digest.clone()),
+            Parsed::Index(index) => {
+                let want = manifest::host_platform();
+                let chosen = manifest::choose(&index, &want)?;
+                progress.line(&format!(
+                    "{reference} is an index of {} manifests: taking {} ({})",
+                    index.manifests.len(),
+                    chosen
+                        .platform
+                        .as_ref()
+                        .map_or(want.to_string(), |p| p.to_string()),
+                    chosen.digest
+                ));
+                let inner = client.manifest(&chosen.digest.to_string())?;
+                match manifest::parse(&inner.content_type, &inner.body)? {
+                    Parsed::Manifest(m) => (m, inner.body, inner.digest),
+                    Parsed::Index(_) => {
+                        bail!(
+                            "the index's entry {} is another index: ctr reads one level",
+                            chosen.digest
+                        )
+                    }
+                }
+            }
+        };
+    for layer in &manifest.layers {
+        check_layer_type(layer)?;
+    }
+    let config_bytes = client.small_blob(&manifest.config.digest, MAX_CONFIG)?;
+    let config: ImageConfig = serde_json::from_slice(&config_bytes)
+        .with_context(|| format!("parsing the image config {}", manifest.config.digest))?;
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        bail!(
+            "the image lists {} layers in its config and {} in its manifest: it is malformed",
+            config.rootfs.diff_ids.len(),
+            manifest.layers.len()
+        );
+    }
+    let diff_ids = config
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(|d| Digest::parse(d).context("the config's rootfs.diff_ids"))
+        .collect::<Result<Vec<_>>>()?;
+    let jobs: Vec<(Digest, Descriptor)> = diff_ids
+        .iter()
+        .cloned()
+        .zip(manifest.layers.iter().cloned())
+        .collect();
+
+    let (downloaded, existed) = {
+        let _shared = store.lock(false)?;
+        fetch_layers(store, client, &jobs, progress)?
+    };
+
+    // Recorded under the exclusive lock; a layer is checked to be still
+    // there (an `rmi` may have run between the two locks).
+    let lock = store.lock(true)?;
+    let mut layers = Vec::new();
+    for diff_id in &diff_ids {
+        if !store.has_layer(diff_id) {
+            bail!("the layer {diff_id} was removed while the image was pulled (by `ctr rmi`?): pull again");
+        }
+        layers.push(LayerRecord {
+            diff_id: diff_id.clone(),
+            size: store.layer_size(diff_id)?,
+        });
+    }
+    let id = store.put_blob(&config_bytes, Some(&manifest.config.digest))?;
+    store.put_blob(&manifest_bytes, Some(&manifest_digest))?;
+    let record = ImageRecord {
+        id: id.clone(),
+        manifest: Some(manifest_digest),
+        layers,
+        created: config.created.clone(),
+        stored: store::now(),
+    };
+    store.put_image(&record, std::slice::from_ref(reference), &lock)?;
+    // Nobody else writes now: what killed pulls left in tmp/ can go.
+    store.clean_tmp(&lock)?;
+    Ok(Pulled {
+        id,
+        digest: top.digest,
+        downloaded,
+        existed,
+    })
+}
+
+/// Layers we can unpack: tar, gzip'd or not (docker's and OCI's names, and
+/// the non-distributable ones, which are fetched like the others).
+fn check_layer_type(layer: &Descriptor) -> Result<()> {
+    let t = layer.media_type.as_str();
+    if t.is_empty() || t.ends_with(".tar") || t.ends_with("tar+gzip") || t.ends_with(".tar.gzip") {
+        return Ok(());
+    }
+    if t.ends_with("+zstd") {
+        bail!(
+            "the layer {} is zstd-compressed, which ctr does not read yet",
+            layer.digest
+        );
+    }
+    bail!(
+        "the layer {} is a {t:?}, which is not a filesystem layer ctr reads",
+        layer.digest
+    )
+}
+
+// ANCHOR: fetch_layers
+/// Fetches and unpacks the layers not in the store yet, PARALLEL at once.
+/// Returns (fetched, already there).
+fn fetch_layers(
+    store: &Store,
+    client: &Client,
+    jobs: &[(Digest, Descriptor)],
+    progress: &Progress,
+) -> Result<(usize, usize)> {
+    let mut seen = Vec::new();
+    let queue: VecDeque<&(Digest, Descriptor)> = jobs
+        .iter()
+        .filter(|(diff_id, _)| {
+            let new = !seen.contains(diff_id);
+            seen.push(diff_id.clone());
+            new
+        })
+        .collect();
+    let count = queue.len();
+    let queue = Mutex::new(queue);
+    let failed = AtomicBool::new(false);
+    let errors = Mutex::new(Vec::new());
+    let fetched = Mutex::new(0usize);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(count) {
+            scope.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Some((diff_id, layer)) =
+                    queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+                else {
+                    return;
+                };
+                match fetch_layer(store, client, diff_id, layer, progress) {
+                    Ok(true) => *fetched.lock().unwrap_or_else(|e| e.into_inner()) += 1,
+                    Ok(false) => {}
+                    Err(err) => {
+                        failed.store(true, Ordering::Relaxed);
+                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(err);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(err) = errors.into_inner().unwrap_or_default().into_iter().next() {
+        return Err(err);
+    }
+    let fetched = fetched.into_inner().unwrap_or_default();
+    Ok((fetched, count - fetched))
+}
+
+/// One layer, unless it is in the store. Returns whether it was fetched.
+fn fetch_layer(
+    store: &Store,
+    client: &Client,
+    diff_id: &Digest,
+    layer: &Descriptor,
+    progress: &Progress,
+) -> Result<bool> {
+    if store.has_layer(diff_id) {
+        progress.exists(&layer.digest);
+        return Ok(false);
+    }
+    let _lock = store.lock_layer(diff_id)?;
+    // Another pull may have fetched it while we waited for its lock.
+    if store.has_layer(diff_id) {
+        progress.exists(&layer.digest);
+        return Ok(false);
+    }
+    let bar = progress.layer(&layer.digest, layer.size);
+    let mut attempt = 1;
+    loop {
+        match stream_layer(store, client, diff_id, layer, &bar) {
+            Ok(()) => break,
+            Err(err) if attempt < LAYER_ATTEMPTS && broken_transfer(&err) => {
+                attempt += 1;
+                bar.restart();
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Err(err) => {
+                bar.finish("failed");
+                return Err(err.context(format!("pulling the layer {}", layer.digest)));
+            }
+        }
+    }
+    bar.finish("pull complete");
+    Ok(true)
+}
+
+/// GET the blob and unpack it as it arrives; its digest and size are
+/// checked at its end, before the layer is renamed into place.
+fn stream_layer(
+    store: &Store,
+    client: &Client,
+    diff_id: &Digest,
+    layer: &Descriptor,
+    bar: &super::progress::Layer,
+) -> Result<()> {
+    let body = client.blob(&layer.digest)?;
+    let hashing = HashingReader::new(Counting {
+        inner: body,
+        layer: bar,
+    });
+    store.add_layer_checked(diff_id, hashing, |hashing: HashingReader<_>| {
+        let (got, size) = hashing.finish().context("reading the layer")?;
+        if got != layer.digest {
+            bail!(
+                "the blob {} does not match its digest (it is {got}): the download is corrupt \
+                 or was tampered with; nothing was kept, try again",
+                layer.digest
+            );
+        }
+        if layer.size != 0 && size != layer.size {
+            bail!(
+                "the blob {} has {size} bytes, not {} as its manifest says",
+                layer.digest,
+                layer.size
+            );
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+// ANCHOR_END: fetch_layers
+
+/// A transfer that broke off (reset, cut short, timed out), worth trying
+/// again; not a full disk, a bad digest or a refused request.
+fn broken_transfer(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            if io.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+                return true;
+            }
+            return matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::BrokenPipe
+            );
+        }
+        cause.downcast_ref::<ureq::Error>().is_some()
+    })
+}
+
+fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            == Some(libc::ENOSPC)
+    })
+}
+
+/// A full disk, said plainly: what was half-written is gone.
+fn disk_full_advice(err: anyhow::Error, store: &Store) -> anyhow::Error {
+    if is_disk_full(&err) {
+        err.context(format!(
+            "no space left on the disk of {}: nothing was kept; free some space, \
+             or choose another store with --root or CTR_ROOT",
+            store.root().display()
+        ))
+    } else {
+        err
+    }
+}
+
+// ANCHOR: ensure
+/// docker's `run` of an image that is not here: say so, and pull it. When
+/// the pull fails, the error offers both ways: import, or fix the pull.
+pub fn ensure(store: &Store, name: &str) -> Result<()> {
+    let missing = match store.resolve(name) {
+        Ok(_) => return Ok(()),
+        Err(err) => err,
+    };
+    // Not a name (an ID prefix, a bad reference): resolve's error says why.
+    let Ok(reference) = Reference::parse(name) else {
+        return Err(missing);
+    };
+    let progress = Progress::for_stderr();
+    progress.line(&format!(
+        "Unable to find image '{}' locally",
+        reference.familiar()
+    ));
+    pull_and_report(store, &reference, &progress)
+        .map_err(|err| err.context(format!("{missing:#}; and pulling it failed")))
+}
+// ANCHOR_END: ensure
+
+/// `ctr pull REF`, with its last line.
+pub fn pull_and_report(store: &Store, reference: &Reference, progress: &Progress) -> Result<()> {
+    let pulled =
+        pull(store, reference, progress).with_context(|| format!("pulling {reference}"))?;
+    progress.line(&format!(
+        "pulled {reference} ({}): {} layers new, {} already here",
+        pulled.digest, pulled.downloaded, pulled.existed
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::anyhow;
+
+    fn descriptor(media_type: &str) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: Digest::of(b""),
+            size: 0,
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn layer_types() {
+        for ok in [
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "",
+        ] {
+            assert!(check_layer_type(&descriptor(ok)).is_ok(), "{ok}");
+        }
+        let err = check_layer_type(&descriptor("application/vnd.oci.image.layer.v1.tar+zstd"));
+        assert!(err.unwrap_err().to_string().contains("zstd"));
+        let err = check_layer_type(&descriptor("application/vnd.in-toto+json"));
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("not a filesystem layer"));
+    }
+
+    #[test]
+    fn which_failures_are_tried_again() {
+        let reset = anyhow::Error::new(io::Error::from(io::ErrorKind::ConnectionReset))
+            .context("reading the layer");
+        assert!(broken_transfer(&reset));
+        let eof = anyhow::Error::new(io::Error::from(io::ErrorKind::UnexpectedEof));
+        assert!(broken_transfer(&eof));
+        let full =
+            anyhow::Error::new(io::Error::from_raw_os_error(libc::ENOSPC)).context("writing");
+        assert!(!broken_transfer(&full));
+        assert!(is_disk_full(&full));
+        assert!(!broken_transfer(&anyhow!(
+            "the blob does not match its digest"
+        )));
+        assert!(!is_disk_full(&anyhow!("other")));
+    }
+}
