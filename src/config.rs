@@ -44,6 +44,13 @@ pub struct ProcessConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub working_dir: Option<String>,
+    /// The signal `ctr stop` sends first (`SIGQUIT`, `15`...); SIGTERM when unset.
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stop_signal: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

@@ -7,6 +7,7 @@
 //! - [`registry`]: the distribution API client and `pull`;
 //! - [`config`]: the image config and how `run`'s options combine with it;
 //! - [`container`]: namespaces, the root filesystem, exec, init, tty;
+//! - [`net`]: bridge networking, published ports, IPAM (a plan and its executor);
 //! - [`exit`]: docker's exit statuses.
 //! - [`show`]: tables and sizes as docker prints them.
 //!
@@ -17,6 +18,7 @@ pub mod container;
 pub mod digest;
 pub mod exit;
 pub mod image;
+pub mod net;
 pub mod reference;
 pub mod registry;
 pub mod show;

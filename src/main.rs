@@ -12,6 +12,8 @@ use ctr::container::{self, Request};
 use ctr::exit;
 use ctr::image::{import, Store};
 
+mod lifecycle_cli;
+
 #[derive(Parser)]
 #[command(version, about = "A container runtime written from scratch")]
 struct Cli {
@@ -46,6 +48,8 @@ enum Command {
     },
     /// Run a command in a new container
     Run(RunArgs),
+    #[command(flatten)]
+    Lifecycle(lifecycle_cli::Lifecycle),
 }
 
 // ANCHOR: run_args
@@ -81,8 +85,14 @@ struct RunArgs {
     /// Allocate a pseudo-terminal
     #[arg(short = 't', long)]
     tty: bool,
-    /// Network: only `none` for now
-    #[arg(long, default_value = "none")]
+    /// Run in the background: print the container's ID and leave it running
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Publish a port: [IP:]HOST:CONTAINER[/tcp|udp]
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    publish: Vec<String>,
+    /// Network: bridge (its own address, NAT), host (the host's) or none (a loopback only)
+    #[arg(long, default_value = "bridge")]
     network: String,
     /// The image (name or ID)
     image: String,
@@ -171,6 +181,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Lifecycle(command) => {
+            require_root("managing containers")?;
+            lifecycle_cli::dispatch(&store(cli.root)?, command)
+        }
         Command::Run(args) => {
             let image = args.image.clone();
             run(cli.root, args).with_context(|| format!("running {image}"))
@@ -179,14 +193,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
 }
 
 fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
-    match args.network.as_str() {
-        "none" => {}
-        "bridge" | "host" => bail!(
-            "--network {}: not yet; ctr has only --network none until part 2 brings networking",
-            args.network
-        ),
-        other => bail!("--network {other}: unknown network; use none"),
-    }
+    let network: ctr::net::Mode = args.network.parse()?;
+    let ports = args
+        .publish
+        .iter()
+        .map(|p| ctr::net::Port::parse(p))
+        .collect::<Result<Vec<_>>>()?;
     require_root("running containers")?;
     let store = store(root)?;
     // docker's: an image that is not here is pulled first.
@@ -199,6 +211,9 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
         interactive: args.interactive,
         tty: args.tty,
         hostname: args.hostname,
+        detach: args.detach,
+        network,
+        ports,
         options: RunOptions {
             entrypoint: args.entrypoint,
             cmd: args.cmd,
@@ -272,8 +287,17 @@ mod tests {
     }
 
     #[test]
-    fn bridge_networking_is_for_part_2() {
-        let err = run(None, run_args(&["--network", "bridge", "x"])).unwrap_err();
-        assert!(err.to_string().contains("part 2"), "{err}");
+    fn networks_and_ports_are_checked_before_anything_runs() {
+        let err = run(None, run_args(&["--network", "overlay", "x"])).unwrap_err();
+        assert!(
+            err.to_string().contains("use bridge, host or none"),
+            "{err}"
+        );
+        let err = run(None, run_args(&["-p", "80", "x"])).unwrap_err();
+        assert!(err.to_string().contains("give HOST:CONTAINER"), "{err}");
+        let a = run_args(&["-d", "-p", "6379:6379", "--publish", "1:2/udp", "redis"]);
+        assert!(a.detach);
+        assert_eq!(a.publish, ["6379:6379", "1:2/udp"]);
+        assert_eq!(a.network, "bridge");
     }
 }

@@ -129,9 +129,10 @@ fn layers_are_shared_whiteouts_work_and_rmi_keeps_what_is_used() {
         out.both()
     );
     assert!(s.contains("layers=2\n"), "{}", out.both());
-    // /etc is opaque: only the top layer's files; /home is whited out.
+    // /etc is opaque: only the top layer's files, and the three that ctr
+    // binds over the image's, as docker does; /home is whited out.
     assert!(
-        s.contains("marker\npasswd\nhello from layer 2\n"),
+        s.contains("hostname\nhosts\nmarker\npasswd\nresolv.conf\nhello from layer 2\n"),
         "{}",
         out.both()
     );

@@ -68,7 +68,7 @@ fn exit_statuses_are_dockers() {
         $C run busybox /etc/passwd 2>/tmp/e126; echo "passwd=$?"
         $C run nosuchimage 2>/tmp/e125; echo "unknown=$?"
         $C run busybox:bare 2>/tmp/e125b; echo "nocmd=$?"
-        $C run --network bridge busybox true 2>/tmp/e125c; echo "bridge=$?"
+        $C run --network overlay busybox true 2>/tmp/e125c; echo "network=$?"
         $C run busybox sleep 31 & pid=$!
         wait_for pgrep -f '^sleep 31$' >/dev/null
         kill -KILL $(pgrep -f '^sleep 31$'); wait $pid; echo "killed=$?"
@@ -83,7 +83,7 @@ fn exit_statuses_are_dockers() {
         "passwd=126",
         "unknown=125",
         "nocmd=125",
-        "bridge=125",
+        "network=125",
         "killed=137",
     ] {
         assert!(
@@ -97,7 +97,7 @@ fn exit_statuses_are_dockers() {
         "ctr: running busybox: /etc/passwd: permission denied",
         "ctr: running nosuchimage: unable to find image \"nosuchimage:latest\" locally: load it with `ctr import FILE`",
         "ctr: running busybox:bare: no command specified",
-        "--network bridge: not yet",
+        "ctr: running busybox: --network overlay: unknown network; use bridge, host or none",
     ] {
         assert!(s.contains(want), "{want:?} missing:\n{}", out.both());
     }

@@ -11,6 +11,15 @@ use anyhow::{Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::unistd::{chdir, pivot_root};
 
+/// A file of the container's directory bind-mounted over one of the image's,
+/// as docker does for /etc/hosts, /etc/hostname and /etc/resolv.conf: the
+/// container sees them as its own, and the runtime can rewrite them.
+pub struct Bind {
+    pub source: PathBuf,
+    /// Where, inside the container: `etc/hosts`.
+    pub target: &'static str,
+}
+
 /// The overlay's directories. `lower` is bottom layer first, as images list them.
 pub struct Overlay {
     pub lower: Vec<PathBuf>,
@@ -55,7 +64,7 @@ pub fn overlay_options(overlay: &Overlay) -> (Option<PathBuf>, String) {
 // ANCHOR: enter
 /// Makes the container's root and moves into it. Runs in the child, in its
 /// new mount namespace, as root.
-pub fn enter(overlay: &Overlay) -> Result<()> {
+pub fn enter(overlay: &Overlay, binds: &[Bind]) -> Result<()> {
     // The new namespace is a copy of the host's, propagation included: on a
     // host where / is shared (systemd), our mounts would appear there too.
     // Cut that first (DESIGN.md §4).
@@ -90,6 +99,9 @@ pub fn enter(overlay: &Overlay) -> Result<()> {
     mount_proc(root)?;
     mount_sys(root)?;
     mount_dev(root)?;
+    for bind in binds {
+        bind_file(root, bind)?;
+    }
 
     // pivot_root(".", "."): the old root ends up stacked under the new one,
     // and a lazy unmount of "." then detaches it (runc does this), without a
@@ -101,6 +113,46 @@ pub fn enter(overlay: &Overlay) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: enter
+
+/// Binds one file over the image's. The image's /etc must be a directory,
+/// not a symlink that would lead the mount out of the root; its file there
+/// is replaced by an empty one if it is anything else (docker images often
+/// make resolv.conf a symlink into /run).
+fn bind_file(root: &Path, bind: &Bind) -> Result<()> {
+    let target = root.join(bind.target);
+    let parent = target.parent().expect("a file under /etc");
+    match fs::symlink_metadata(parent) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => anyhow::bail!(
+            "the image's /{} is not a directory: cannot give the container its {}",
+            parent.strip_prefix(root).unwrap_or(parent).display(),
+            bind.target
+        ),
+        Err(_) => fs::create_dir_all(parent)
+            .with_context(|| format!("creating {} in the container", parent.display()))?,
+    }
+    match fs::symlink_metadata(&target) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(meta) => {
+            if meta.is_dir() {
+                fs::remove_dir_all(&target)
+            } else {
+                fs::remove_file(&target)
+            }
+            .with_context(|| format!("replacing the image's /{}", bind.target))?;
+            fs::write(&target, b"").with_context(|| format!("creating /{}", bind.target))?;
+        }
+        Err(_) => fs::write(&target, b"").with_context(|| format!("creating /{}", bind.target))?,
+    }
+    mount(
+        Some(&bind.source),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("binding {} onto /{}", bind.source.display(), bind.target))
+}
 
 fn dir(root: &Path, name: &str) -> Result<PathBuf> {
     let path = root.join(name);

@@ -33,6 +33,11 @@ pub struct Spec {
     /// as its child. (Re-executing ctr there would need its dynamic loader
     /// and libc inside the image: the clone already is ctr.)
     pub init: bool,
+    /// A network namespace of its own (`--network bridge|none`); the host's
+    /// with `--network host`.
+    pub new_netns: bool,
+    /// Files bind-mounted over the image's (/etc/hosts...), made by the parent.
+    pub binds: Vec<rootfs::Bind>,
 }
 
 pub enum Stdio {
@@ -61,10 +66,13 @@ impl Started {
 /// dropping the returned [`Started`] without `go` makes it exit.
 pub fn spawn(spec: &Spec) -> Result<Started> {
     let (wait_end, go_end) = pipe2(OFlag::O_CLOEXEC).context("making the start pipe")?;
-    let flags = CloneFlags::CLONE_NEWUTS
+    let mut flags = CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWIPC;
+    if spec.new_netns {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
     let go_raw = go_end.as_raw_fd();
     let mut stack = vec![0u8; 1024 * 1024];
     // SAFETY: ctr is single-threaded here (the tty threads start later), so
@@ -135,7 +143,7 @@ fn start(spec: &Spec, ready: &Ready) -> u8 {
 /// Stdio, root, hostname, and the user looked up in the image's files.
 fn prepare(spec: &Spec) -> Result<Ready> {
     set_stdio(&spec.stdio)?;
-    rootfs::enter(&spec.overlay)?;
+    rootfs::enter(&spec.overlay, &spec.binds)?;
     sethostname(&spec.hostname)
         .with_context(|| format!("setting the hostname to {:?}", spec.hostname))?;
     let passwd = read_optional("/etc/passwd")?;

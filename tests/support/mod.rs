@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod ctr;
+pub mod ctr_net;
 pub mod ctr_pull;
 pub mod fixtures;
 pub mod network;

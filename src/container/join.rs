@@ -1,0 +1,162 @@
+//! `ctr exec`: a new process in a running container. It joins the
+//! container's namespaces (setns(2) on /proc/PID/ns/*) and its root, then
+//! forks, because joining a PID namespace moves only the children that come
+//! after; the child takes the container's environment, user and working
+//! directory, and execs.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use anyhow::{bail, Context, Result};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::SigSet;
+use nix::unistd::{chroot, fchdir, fork, setgid, setgroups, setuid, ForkResult, Gid, Uid};
+
+use super::{tty, wait_forwarding, Record, State};
+use crate::{config, exit};
+
+/// What to run, as `ctr exec [-i] [-t] NAME CMD...` asked.
+pub struct Exec {
+    pub argv: Vec<String>,
+    pub interactive: bool,
+    pub tty: bool,
+}
+
+// ANCHOR: join
+/// Runs `exec.argv` in container `record` and returns its exit status.
+pub fn exec(record: &Record, exec: &Exec) -> Result<u8> {
+    if record.shown_state() != State::Running || record.pid == 0 {
+        bail!(
+            "container {} is not running: start a new one with `ctr run`",
+            record.name
+        );
+    }
+    if exec.argv.is_empty() {
+        bail!("no command given: say what to run after the container's name");
+    }
+    let pid = record.pid;
+    // Opened before the first setns: once in the container's mount
+    // namespace, the host's /proc is out of sight.
+    let open = |what: &str| {
+        File::open(format!("/proc/{pid}/{what}"))
+            .with_context(|| format!("opening /proc/{pid}/{what} of container {}", record.name))
+    };
+    let mut namespaces = Vec::new();
+    for (name, flag) in [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        // Last: the others are opened through the host's /proc.
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ] {
+        namespaces.push((name, open(&format!("ns/{name}"))?, flag));
+    }
+    let root = open("root")?;
+    let pty = if exec.tty { Some(tty::open()?) } else { None };
+    let signals = super::block_signals(exec.tty)?;
+    for (name, file, flag) in &namespaces {
+        setns(file, *flag).with_context(|| format!("joining the container's {name} namespace"))?;
+    }
+    // The mount namespace's root is not the container's (pivot_root moved
+    // that): take the root of its PID 1, as nsenter --root does.
+    fchdir(&root).context("entering the container's root")?;
+    chroot(".").context("chroot into the container's root")?;
+
+    // SAFETY: single-threaded until here; the child only sets itself up and execs.
+    let child = match unsafe { fork() }.context("forking into the container's PID namespace")? {
+        ForkResult::Child => {
+            let status = start(record, exec, pty.as_ref().map(|p| &p.slave));
+            std::process::exit(status.into());
+        }
+        ForkResult::Parent { child } => child,
+    };
+    let (output, _raw) = match pty {
+        Some(pty) => {
+            drop(pty.slave);
+            let raw = exec.interactive.then(tty::RawMode::enter);
+            if exec.interactive {
+                tty::relay_input(&pty.master)?;
+            }
+            (Some((tty::relay_output(&pty.master)?, pty.master)), raw)
+        }
+        None => (None, None),
+    };
+    let status = wait_forwarding(child, &signals, output.as_ref().map(|(_, m)| m))?;
+    if let Some((thread, _master)) = output {
+        _ = thread.join();
+    }
+    Ok(status)
+}
+// ANCHOR_END: join
+
+/// In the child: stdio, user, working directory, exec. Returns the status
+/// to exit with when the command could not start.
+fn start(record: &Record, exec: &Exec, slave: Option<&OwnedFd>) -> u8 {
+    let fail = |status: u8, message: String| {
+        eprintln!("ctr: exec in {}: {message}", record.name);
+        status
+    };
+    if let Err(err) = SigSet::empty().thread_set_mask() {
+        return fail(exit::FAILED, format!("unblocking signals: {err}"));
+    }
+    if let Err(err) = set_stdio(slave, exec.interactive) {
+        return fail(exit::FAILED, format!("{err:#}"));
+    }
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let user = match config::resolve_user(
+        &record.user,
+        read("/etc/passwd").as_deref(),
+        read("/etc/group").as_deref(),
+    ) {
+        Ok(user) => user,
+        Err(err) => return fail(exit::FAILED, format!("user {:?}: {err:#}", record.user)),
+    };
+    let env = config::with_home(record.env.clone(), &user.home);
+    let became = (|| -> Result<()> {
+        let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        setgroups(&groups).context("setting the supplementary groups")?;
+        setgid(Gid::from_raw(user.gid)).with_context(|| format!("setting the gid {}", user.gid))?;
+        setuid(Uid::from_raw(user.uid)).with_context(|| format!("setting the uid {}", user.uid))?;
+        let cwd = if record.cwd.is_empty() {
+            "/"
+        } else {
+            &record.cwd
+        };
+        std::env::set_current_dir(cwd)
+            .with_context(|| format!("entering the working directory {cwd}"))
+    })();
+    if let Err(err) = became {
+        return fail(exit::FAILED, format!("{err:#}"));
+    }
+    let failure = super::exec::exec(&exec.argv, &env);
+    fail(failure.status, failure.message)
+}
+
+fn set_stdio(slave: Option<&OwnedFd>, interactive: bool) -> Result<()> {
+    let dup = |fd: RawFd, targets: &[RawFd]| -> Result<()> {
+        for &target in targets {
+            // SAFETY: dup2 onto stdio, of a descriptor we own.
+            if unsafe { libc::dup2(fd, target) } < 0 {
+                return Err(std::io::Error::last_os_error()).context("setting up stdio");
+            }
+        }
+        Ok(())
+    };
+    match slave {
+        Some(slave) => {
+            nix::unistd::setsid().context("starting a session")?;
+            // SAFETY: TIOCSCTTY takes an integer argument.
+            if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .context("making the pty the controlling terminal");
+            }
+            dup(slave.as_raw_fd(), &[0, 1, 2])
+        }
+        None if !interactive => {
+            let null = File::open("/dev/null").context("opening /dev/null")?;
+            dup(null.as_raw_fd(), &[0])
+        }
+        None => Ok(()),
+    }
+}

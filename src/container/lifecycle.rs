@@ -1,0 +1,369 @@
+//! The life of a container after `run`: `ps`, `logs`, `kill`, `stop` and
+//! `rm`. A container is found by its record (CTR_ROOT/containers/ID/
+//! container.json); it runs while its monitor (the ctr process that is its
+//! parent) lives. `rm` undoes everything `run` made, in any state, even
+//! half-made, and goes on past failures to report them all at the end.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill as send, Signal};
+use nix::unistd::Pid;
+use serde::Serialize;
+
+use super::{containers_dir, records, Record, State};
+use crate::image::Store;
+use crate::net::{self, ipam::Ipam};
+
+/// The container named `name`, or whose ID is or starts with `name` (docker's rule).
+pub fn find(store: &Store, name: &str) -> Result<Record> {
+    let all = records(store)?;
+    if let Some(r) = all.iter().find(|r| r.name == name || r.id == name) {
+        return Ok(r.clone());
+    }
+    let by_prefix: Vec<&Record> = all
+        .iter()
+        .filter(|r| !name.is_empty() && r.id.starts_with(name))
+        .collect();
+    match by_prefix[..] {
+        [one] => Ok(one.clone()),
+        [] => bail!("no such container: {name}: see `ctr ps -a` for their names"),
+        _ => bail!("{name} names several containers: give more of the ID"),
+    }
+}
+
+/// Parses a signal as docker does: `KILL`, `SIGKILL` or `9`.
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).with_context(|| format!("{n} is not a signal number"));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().with_context(|| {
+        format!("unknown signal {text:?}: give a name (TERM, KILL...) or a number")
+    })
+}
+
+fn running(record: &Record) -> bool {
+    record.shown_state() == State::Running
+}
+
+/// `ctr kill`: sends `signal` to the container's PID 1.
+pub fn kill(store: &Store, name: &str, signal: Signal) -> Result<()> {
+    let record = find(store, name)?;
+    if !running(&record) || record.pid == 0 {
+        bail!("container {name} is not running: there is nothing to signal");
+    }
+    send(Pid::from_raw(record.pid as i32), signal)
+        .with_context(|| format!("sending {signal} to container {name} (pid {})", record.pid))
+}
+
+// ANCHOR: stop
+/// `ctr stop`: the image's StopSignal (or SIGTERM), then SIGKILL after
+/// `timeout`; returns once the monitor has recorded the exit and released
+/// the network.
+pub fn stop(store: &Store, name: &str, timeout: Duration) -> Result<()> {
+    let record = find(store, name)?;
+    if !running(&record) {
+        return Ok(()); // docker's stop of a stopped container succeeds too
+    }
+    let signal = match &record.stop_signal {
+        Some(s) => parse_signal(s).with_context(|| format!("the image's StopSignal {s:?}"))?,
+        None => Signal::SIGTERM,
+    };
+    let pid = Pid::from_raw(record.pid as i32);
+    // A PID 1 that installed no handler for it does not die of it (only
+    // SIGKILL always works): hence the timeout.
+    _ = send(pid, signal);
+    if wait_for_monitor(&record, timeout) {
+        return Ok(());
+    }
+    _ = send(pid, Signal::SIGKILL);
+    if !wait_for_monitor(&record, Duration::from_secs(10)) {
+        bail!(
+            "stopping container {name}: its monitor (pid {}) did not finish within 10 s of SIGKILL: \
+             look at that process",
+            record.monitor
+        );
+    }
+    Ok(())
+}
+// ANCHOR_END: stop
+
+/// Waits until the container's monitor has ended (it records the exit and
+/// tears down the network first). True if it did within `timeout`.
+fn wait_for_monitor(record: &Record, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !record.monitor_alive() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ANCHOR: rm
+/// `ctr rm`: removes a stopped container (`force`: kills a running one
+/// first): its network (veth, rules, lease, and the bridge with the last
+/// one), its files, and last its record, so that a failed `rm` can be run
+/// again.
+pub fn rm(store: &Store, name: &str, force: bool) -> Result<()> {
+    let record = find(store, name)?;
+    if running(&record) {
+        if !force {
+            bail!("container {name} is running: stop it first (`ctr stop {name}`), or use `ctr rm -f`");
+        }
+        if record.pid != 0 {
+            _ = send(Pid::from_raw(record.pid as i32), Signal::SIGKILL);
+        }
+        if !wait_for_monitor(&record, Duration::from_secs(10)) {
+            bail!(
+                "removing container {name}: its monitor (pid {}) did not finish within 10 s: \
+                 look at that process",
+                record.monitor
+            );
+        }
+    }
+    let dir = containers_dir(store).join(&record.id);
+    let mut errors = Vec::new();
+    // The monitor tore the network down, unless it was killed: it is idempotent.
+    if let Err(err) =
+        Ipam::open(store.root()).and_then(|ipam| net::apply::teardown(&ipam, &record.id))
+    {
+        errors.push(format!("{err:#}"));
+    }
+    if let Err(err) = remove_files(&dir) {
+        errors.push(format!("{err:#}"));
+    }
+    if !errors.is_empty() {
+        bail!(
+            "removing container {name}: {}: run `ctr rm {name}` again once fixed",
+            errors.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// Removes a container's directory, the record last. The overlay is
+/// mounted in the container's own mount namespace and went with it; a
+/// mount left on `merged` (by hand, say) is detached first.
+pub fn remove_files(dir: &Path) -> Result<()> {
+    let merged = dir.join("merged");
+    _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
+    let mut errors = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_name() == "container.json" {
+                continue;
+            }
+            let result = if path.is_dir() && !path.is_symlink() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            if let Err(err) = result {
+                errors.push(format!("removing {}: {err}", path.display()));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("; "));
+    }
+    match fs::remove_dir_all(dir) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("removing {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+// ANCHOR_END: rm
+
+/// `ctr logs [-f]`: what the container wrote (detached containers only);
+/// `follow` goes on until it exits.
+pub fn logs(store: &Store, name: &str, follow: bool, out: &mut impl Write) -> Result<()> {
+    let record = find(store, name)?;
+    let path = containers_dir(store).join(&record.id).join("container.log");
+    let mut file = match fs::File::open(&path) {
+        Ok(f) => f,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            bail!("container {name} has no log: only detached containers (`run -d`) have one")
+        }
+        Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
+    };
+    let mut buf = Vec::new();
+    loop {
+        let alive = record.monitor_alive();
+        buf.clear();
+        file.read_to_end(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        out.write_all(&buf)?;
+        out.flush()?;
+        // Read once more after the monitor ended: its last words count.
+        if !follow || !alive {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let pos = file.stream_position()?;
+        file.seek(SeekFrom::Start(pos))?;
+    }
+}
+
+/// `ctr ps --format json`: one object per line, docker's field names.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PsLine {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub image: String,
+    pub command: String,
+    pub created_at: u64,
+    pub state: String,
+    pub status: String,
+    pub ports: String,
+    pub names: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    pub networks: String,
+}
+
+pub fn ps_lines(store: &Store, all: bool, now: u64) -> Result<Vec<PsLine>> {
+    let mut records = records(store)?;
+    records.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
+    Ok(records
+        .into_iter()
+        .filter(|r| all || running(r))
+        .map(|r| {
+            let state = r.shown_state();
+            let (state_word, status) = match state {
+                State::Running => (
+                    "running",
+                    format!(
+                        "Up {}",
+                        crate::show::age(now.saturating_sub(r.created)).trim_end_matches(" ago")
+                    ),
+                ),
+                State::Exited(code) => (
+                    "exited",
+                    format!(
+                        "Exited ({code}) {}",
+                        crate::show::age(now.saturating_sub(r.finished.unwrap_or(r.created)))
+                    ),
+                ),
+            };
+            let ports = if state == State::Running {
+                r.ports
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                String::new()
+            };
+            PsLine {
+                id: r.short_id().to_string(),
+                image: r.image.clone(),
+                command: format!("{:?}", r.argv.join(" ")),
+                created_at: r.created,
+                state: state_word.to_string(),
+                status,
+                ports,
+                names: r.name.clone(),
+                ip_address: r.address.map(|a| a.to_string()).unwrap_or_default(),
+                networks: r.network.to_string(),
+            }
+        })
+        .collect())
+}
+
+/// docker ps's table.
+pub fn ps_table(lines: &[PsLine]) -> String {
+    let mut rows = vec![[
+        "CONTAINER ID".to_string(),
+        "IMAGE".into(),
+        "COMMAND".into(),
+        "STATUS".into(),
+        "PORTS".into(),
+        "NAMES".into(),
+    ]];
+    for l in lines {
+        let mut command = l.command.clone();
+        if command.chars().count() > 22 {
+            command = command.chars().take(20).collect::<String>() + "…\"";
+        }
+        rows.push([
+            l.id.clone(),
+            l.image.clone(),
+            command,
+            l.status.clone(),
+            l.ports.clone(),
+            l.names.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i == 5 {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("SIGQUIT").unwrap(), Signal::SIGQUIT);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown signal"));
+    }
+
+    #[test]
+    fn the_table_lines_up() {
+        let line = |id: &str, name: &str| PsLine {
+            id: id.into(),
+            image: "redis".into(),
+            command: "\"redis-server\"".into(),
+            created_at: 0,
+            state: "running".into(),
+            status: "Up 3 seconds".into(),
+            ports: "0.0.0.0:6379->6379/tcp".into(),
+            names: name.into(),
+            ip_address: String::new(),
+            networks: "bridge".into(),
+        };
+        let table = ps_table(&[line("0123456789ab", "r")]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].find("IMAGE"), lines[1].find("redis"));
+        assert_eq!(lines[0].find("NAMES"), lines[1].rfind(" r").map(|i| i + 1));
+    }
+}

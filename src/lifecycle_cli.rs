@@ -1,0 +1,130 @@
+//! The command line of a container's life after `run`: ps, logs, exec,
+//! stop, kill, rm (docker's flags). main.rs flattens these into its commands.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+
+use ctr::container::{join, lifecycle};
+use ctr::image::Store;
+
+#[derive(Subcommand)]
+pub enum Lifecycle {
+    /// List containers (running ones; -a for all)
+    Ps {
+        /// Show all containers, stopped ones too
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// `table` (the default) or `json` (one object per line)
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Show what a detached container wrote
+    Logs {
+        /// Follow the output until the container exits
+        #[arg(short = 'f', long)]
+        follow: bool,
+        name: String,
+    },
+    /// Run a command in a running container
+    Exec {
+        /// Keep stdin open
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Allocate a pseudo-terminal
+        #[arg(short = 't', long)]
+        tty: bool,
+        name: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Stop containers: their StopSignal (or SIGTERM), then SIGKILL
+    Stop {
+        /// Seconds to wait before SIGKILL
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal to containers
+    Kill {
+        /// The signal: KILL, TERM, 9...
+        #[arg(short = 's', long = "signal", default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove containers
+    Rm {
+        /// Kill a running container first
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// Runs one of them; as docker, a command on several containers goes on
+/// past a failure, prints each, and fails at the end.
+pub fn dispatch(store: &Store, command: Lifecycle) -> Result<u8> {
+    let each = |names: &[String], what: &str, f: &dyn Fn(&str) -> Result<()>| -> Result<u8> {
+        let mut failed = 0;
+        for name in names {
+            match f(name).with_context(|| format!("{what} {name}")) {
+                Ok(()) => println!("{name}"),
+                Err(err) => {
+                    eprintln!("ctr: {err:#}");
+                    failed += 1;
+                }
+            }
+        }
+        if failed > 0 {
+            bail!("{failed} of {} containers failed", names.len());
+        }
+        Ok(0)
+    };
+    match command {
+        Lifecycle::Ps { all, format } => {
+            let lines = lifecycle::ps_lines(store, all, ctr::image::store::now())?;
+            match format.as_str() {
+                "table" => print!("{}", lifecycle::ps_table(&lines)),
+                "json" => {
+                    for line in lines {
+                        println!("{}", serde_json::to_string(&line)?);
+                    }
+                }
+                other => bail!("--format {other}: unknown format; use table or json"),
+            }
+            Ok(0)
+        }
+        Lifecycle::Logs { follow, name } => {
+            lifecycle::logs(store, &name, follow, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Lifecycle::Exec {
+            interactive,
+            tty,
+            name,
+            cmd,
+        } => {
+            let record = lifecycle::find(store, &name)?;
+            let exec = join::Exec {
+                argv: cmd,
+                interactive,
+                tty,
+            };
+            join::exec(&record, &exec).with_context(|| format!("exec in {name}"))
+        }
+        Lifecycle::Stop { time, names } => each(&names, "stopping", &|n| {
+            lifecycle::stop(store, n, Duration::from_secs(time))
+        }),
+        Lifecycle::Kill { signal, names } => {
+            let signal = lifecycle::parse_signal(&signal)?;
+            each(&names, "killing", &|n| lifecycle::kill(store, n, signal))
+        }
+        Lifecycle::Rm { force, names } => {
+            each(&names, "removing", &|n| lifecycle::rm(store, n, force))
+        }
+    }
+}
