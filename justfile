@@ -50,3 +50,7 @@ clean:
 # The runtime, offline: make a busybox image, import it, run containers (root; in the sandbox)
 demo:
     @scripts/demo
+
+# Time a container's start: ctr vs crun, runc, podman and a bare unshare+chroot; ratios in target/bench/start.md (root; in the sandbox)
+bench:
+    @scripts/bench

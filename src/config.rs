@@ -98,6 +98,12 @@ pub fn plan(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Process> {
     let argv = command(image, opts);
+    if argv.is_empty() && opts.entrypoint.is_some() {
+        bail!(
+            "no command specified: --entrypoint \"\" resets the image's Entrypoint \
+             and Cmd; give a command after the image's name"
+        );
+    }
     if argv.is_empty() {
         bail!(
             "no command specified: the image has neither Entrypoint nor Cmd; \
@@ -131,26 +137,26 @@ pub fn plan(
 
 // ANCHOR: command
 /// Entrypoint + Cmd. `--entrypoint` replaces the image's Entrypoint and drops
-/// its Cmd; a command given after the image's name replaces Cmd. The odd
-/// case is docker's too: `--entrypoint ""` with no command runs the image's
-/// Cmd alone.
+/// its Cmd, even when it is `""` (which resets the Entrypoint: docker's CLI
+/// sends [""], which keeps the image's Cmd out of the merge, and the daemon
+/// then turns [""] into nothing). A command given after the image's name
+/// replaces Cmd.
 pub fn command(image: &ProcessConfig, opts: &RunOptions) -> Vec<String> {
-    let entrypoint: Option<Vec<String>> = match opts.entrypoint.as_deref() {
-        None => None,
-        Some("") => Some(Vec::new()),
-        Some(word) => Some(vec![word.to_string()]),
-    };
-    let mut cmd = opts.cmd.clone();
-    let entrypoint = match entrypoint {
-        Some(given) if !given.is_empty() => given,
-        given => {
-            if cmd.is_empty() {
-                cmd = image.cmd.clone().unwrap_or_default();
-            }
-            given.unwrap_or_else(|| image.entrypoint.clone().unwrap_or_default())
+    match opts.entrypoint.as_deref() {
+        Some(word) => {
+            let entrypoint = (!word.is_empty()).then(|| word.to_string());
+            entrypoint.into_iter().chain(opts.cmd.clone()).collect()
         }
-    };
-    entrypoint.into_iter().chain(cmd).collect()
+        None => {
+            let cmd = if opts.cmd.is_empty() {
+                image.cmd.clone().unwrap_or_default()
+            } else {
+                opts.cmd.clone()
+            };
+            let entrypoint = image.entrypoint.clone().unwrap_or_default();
+            entrypoint.into_iter().chain(cmd).collect()
+        }
+    }
 }
 // ANCHOR_END: command
 
@@ -229,8 +235,10 @@ pub fn with_home(mut env: Vec<String>, home: &str) -> Vec<String> {
 pub struct User {
     pub uid: u32,
     pub gid: u32,
-    /// Supplementary groups: those of /etc/group that list the user, when
-    /// no group was given.
+    /// Supplementary groups: the primary one, then those of /etc/group that
+    /// list the user when no group was given. The primary gid is always
+    /// there (docker since CVE-2022-36109, podman since CVE-2022-2989): a
+    /// process that could drop it would bypass a file's group-deny mode.
     pub groups: Vec<u32>,
     pub home: String,
 }
@@ -323,6 +331,9 @@ pub fn resolve_user(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Re
             }
         }
     }
+    if !user.groups.contains(&user.gid) {
+        user.groups.insert(0, user.gid);
+    }
     Ok(user)
 }
 // ANCHOR_END: resolve_user
@@ -394,8 +405,9 @@ mod tests {
             (None, Some(cmd), Some("echo"), &[], &["echo"]),
             // It is one word, not split.
             (None, None, Some("echo hi"), &[], &["echo hi"]),
-            // --entrypoint "" resets it: the image's Cmd alone, or the command line.
-            (Some(ep), Some(cmd), Some(""), &[], &["cmd", "arg"]),
+            // --entrypoint "" resets it, and drops Cmd too: nothing to run
+            // (docker: "No command specified"), or the command line.
+            (Some(ep), Some(cmd), Some(""), &[], &[]),
             (Some(ep), Some(cmd), Some(""), &["ls"], &["ls"]),
             (Some(ep), None, Some(""), &[], &[]),
             // Nothing at all.
@@ -535,21 +547,30 @@ mod tests {
 
     #[test]
     fn users_resolve_as_runc_does() {
-        assert_eq!(user("").unwrap(), u(0, 0, &[10], "/root"));
-        assert_eq!(user("root").unwrap(), u(0, 0, &[10], "/root"));
-        assert_eq!(user("app").unwrap(), u(1000, 1000, &[1, 10], "/home/app"));
-        assert_eq!(user("1000").unwrap(), u(1000, 1000, &[1, 10], "/home/app"));
+        assert_eq!(user("").unwrap(), u(0, 0, &[0, 10], "/root"));
+        assert_eq!(user("root").unwrap(), u(0, 0, &[0, 10], "/root"));
+        assert_eq!(
+            user("app").unwrap(),
+            u(1000, 1000, &[1000, 1, 10], "/home/app")
+        );
+        assert_eq!(
+            user("1000").unwrap(),
+            u(1000, 1000, &[1000, 1, 10], "/home/app")
+        );
         // A uid that passwd does not know: gid 0, HOME /.
-        assert_eq!(user("4242").unwrap(), u(4242, 0, &[], "/"));
+        assert_eq!(user("4242").unwrap(), u(4242, 0, &[0], "/"));
         // An explicit group replaces the primary one and drops the others.
-        assert_eq!(user("app:wheel").unwrap(), u(1000, 10, &[], "/home/app"));
-        assert_eq!(user("app:4243").unwrap(), u(1000, 4243, &[], "/home/app"));
-        assert_eq!(user("4242:4243").unwrap(), u(4242, 4243, &[], "/"));
+        assert_eq!(user("app:wheel").unwrap(), u(1000, 10, &[10], "/home/app"));
+        assert_eq!(
+            user("app:4243").unwrap(),
+            u(1000, 4243, &[4243], "/home/app")
+        );
+        assert_eq!(user("4242:4243").unwrap(), u(4242, 4243, &[4243], "/"));
         assert_eq!(
             user("nobody:nogroup").unwrap(),
-            u(65534, 65534, &[], "/nonexistent")
+            u(65534, 65534, &[65534], "/nonexistent")
         );
-        assert_eq!(user(":1").unwrap(), u(0, 1, &[], "/root"));
+        assert_eq!(user(":1").unwrap(), u(0, 1, &[1], "/root"));
     }
 
     #[test]
@@ -562,8 +583,8 @@ mod tests {
 
     #[test]
     fn an_image_without_passwd_takes_numbers_only() {
-        assert_eq!(resolve_user("", None, None).unwrap(), u(0, 0, &[], "/"));
-        assert_eq!(resolve_user("7:8", None, None).unwrap(), u(7, 8, &[], "/"));
+        assert_eq!(resolve_user("", None, None).unwrap(), u(0, 0, &[0], "/"));
+        assert_eq!(resolve_user("7:8", None, None).unwrap(), u(7, 8, &[8], "/"));
         assert!(resolve_user("root", None, None).is_err());
     }
 

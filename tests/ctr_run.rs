@@ -136,13 +136,13 @@ entry: one two
 == --entrypoint pwd busybox:entry
 /srv/app
 == --entrypoint id busybox:entry
-uid=65534(nobody) gid=65534(nogroup)
+uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)
 == --entrypoint id -u root busybox:entry
-uid=0(root) gid=0(root)
+uid=0(root) gid=0(root) groups=0(root)
 == --entrypoint id -u 1234:5678 busybox:entry
-uid=1234 gid=5678
+uid=1234 gid=5678 groups=5678
 == --entrypoint id -u nobody:root busybox:entry
-uid=65534(nobody) gid=0(root)
+uid=65534(nobody) gid=0(root) groups=0(root)
 == --entrypoint id -u ghost busybox:entry
 ctr: running busybox:entry: user \"ghost\": unable to find user ghost: no matching entries in the image's /etc/passwd
 == --entrypoint pwd -w /tmp busybox:entry
@@ -150,7 +150,7 @@ ctr: running busybox:entry: user \"ghost\": unable to find user ghost: no matchi
 == --entrypoint pwd -w rel busybox:entry
 ctr: running busybox:entry: the working directory \"rel\" is invalid: it needs to be an absolute path
 == --entrypoint  busybox:entry
-ctr: running busybox:entry: default: command not found in the image's PATH (/bin)
+ctr: running busybox:entry: no command specified: --entrypoint \"\" resets the image's Entrypoint and Cmd; give a command after the image's name
 == --entrypoint  busybox:entry echo reset
 reset
 == --entrypoint sh -e FOO=cli -e NEW=1 busybox:entry -c echo $FOO $NEW $PATH $HOME

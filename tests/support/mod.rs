@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod ctr;
 pub mod ctr_net;
+pub mod ctr_podman;
 pub mod ctr_pull;
 pub mod fixtures;
 pub mod network;
