@@ -15,6 +15,7 @@ use crate::config::ImageConfig;
 use crate::digest::{Digest, HashingReader};
 use crate::image::store::{self, ImageRecord, LayerRecord, Lock, Store};
 use crate::reference::Reference;
+use crate::registry::manifest;
 
 /// Where the archive's members are read from.
 enum Source {
@@ -241,25 +242,6 @@ const INDEX_TYPES: [&str; 2] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
-/// The architecture as OCI names it.
-fn our_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
-/// From a nested index, the one manifest for this machine (attestations,
-/// `unknown/unknown`, are skipped).
-fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
-    manifests.iter().find(|d| {
-        d.platform
-            .as_ref()
-            .is_some_and(|p| p.os == "linux" && p.architecture == our_arch())
-    })
-}
-
 fn find_oci(source: &Source) -> Result<Vec<Found>> {
     let bytes = source.read_all("index.json", MAX_JSON)?;
     let index: Index = serde_json::from_slice(&bytes).context("parsing index.json")?;
@@ -273,19 +255,19 @@ fn find_oci(source: &Source) -> Result<Vec<Found>> {
         .filter_map(|k| top.annotations.get(*k).cloned())
         .take(1)
         .collect();
-        let mut desc = top.clone();
+        let desc = top;
         let mut digest = Digest::parse(&desc.digest).context("index.json")?;
+        let ours = manifest::host_platform();
         if INDEX_TYPES.contains(&desc.media_type.as_str()) {
-            let nested: Index = serde_json::from_slice(&read_blob(source, &digest)?)
+            // The same choice as a pull's: this machine's platform, never an
+            // attestation (`unknown/unknown`).
+            let nested: manifest::Index = serde_json::from_slice(&read_blob(source, &digest)?)
                 .with_context(|| format!("parsing the index {digest}"))?;
-            desc = pick_platform(&nested.manifests)
-                .with_context(|| {
-                    format!("the index {digest} has no image for linux/{}", our_arch())
-                })?
-                .clone();
-            digest = Digest::parse(&desc.digest)?;
+            let chosen = manifest::choose(&nested, &ours)
+                .with_context(|| format!("choosing from the index {digest}"))?;
+            digest = chosen.digest.clone();
         } else if let Some(p) = &desc.platform {
-            if p.os == "unknown" || (p.os == "linux" && p.architecture != our_arch()) {
+            if p.os == "unknown" || (p.os == ours.os && p.architecture != ours.architecture) {
                 continue;
             }
         }
@@ -407,7 +389,11 @@ fn import_locked(
         );
     };
     if found.is_empty() {
-        bail!("{} holds no image for linux/{}", path.display(), our_arch());
+        bail!(
+            "{} holds no image for {}",
+            path.display(),
+            manifest::host_platform()
+        );
     }
     let refs = references(&found, name)?;
     found
