@@ -512,16 +512,18 @@ fn start_and_wait(
     };
     let started = (|| {
         let signals = block_signals(request.tty)?;
-        let pty = if request.tty {
-            Some(tty::open()?)
+        // -t: the container makes its pty and sends us the master over this.
+        let (console, stdio) = if request.tty {
+            let (ours, theirs) = tty::console_socket()?;
+            let size = tty::terminal_size();
+            let stdio = Stdio::Console {
+                socket: theirs,
+                size,
+            };
+            (Some(ours), stdio)
         } else {
-            None
-        };
-        let stdio = match &pty {
-            Some(pty) => Stdio::Pty(pty.slave.try_clone().context("duplicating the pty")?),
-            None => Stdio::Inherit {
-                stdin: request.interactive && !request.detach,
-            },
+            let stdin = request.interactive && !request.detach;
+            (None, Stdio::Inherit { stdin })
         };
         let spec = Spec {
             image: request.image.clone(),
@@ -549,9 +551,9 @@ fn start_and_wait(
         )?;
         write_etc_files(dir, request.network, &parts.hostname, record.address)?;
         write_record(store, dir, record)?;
-        Ok::<_, anyhow::Error>((started, spec, pty, signals, child))
+        Ok::<_, anyhow::Error>((started, spec, console, signals, child))
     })();
-    let (started, spec, pty, signals, child) = match started {
+    let (started, spec, console, signals, child) = match started {
         Ok(parts) => parts,
         Err(err) => {
             tell(&format!("{err:#}"));
@@ -564,16 +566,22 @@ fn start_and_wait(
     }
     tell("ok");
     drop(ready);
-    drop(spec); // our copy of the pty's slave: the container holds its own
+    // Our copy of the container's end of the console socket: once it is
+    // closed, the container ending before it sent its pty ends our wait.
+    drop(spec);
+    let master = match &console {
+        Some(socket) => tty::receive_master(socket)?,
+        None => None,
+    };
+    drop(console);
 
-    let (output, _raw) = match pty {
-        Some(pty) => {
-            drop(pty.slave);
+    let (output, _raw) = match master {
+        Some(master) => {
             let raw = request.interactive.then(tty::RawMode::enter);
             if request.interactive {
-                tty::relay_input(&pty.master)?;
+                tty::relay_input(&master)?;
             }
-            (Some((tty::relay_output(&pty.master)?, pty.master)), raw)
+            (Some((tty::relay_output(&master)?, master)), raw)
         }
         None => (None, None),
     };

@@ -12,13 +12,14 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
+use nix::pty::Winsize;
 use nix::sched::{clone, CloneFlags};
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{pipe2, setgid, setgroups, sethostname, setuid, Gid, Pid, Uid};
 
 use crate::config::{self, Process};
 use crate::container::rootfs::{self, Overlay};
-use crate::container::{exec, init};
+use crate::container::{exec, init, tty};
 use crate::exit;
 
 /// Everything the child needs, prepared by the parent before clone.
@@ -43,8 +44,13 @@ pub struct Spec {
 pub enum Stdio {
     /// The caller's stdin (`-i`) or /dev/null, and the caller's stdout/stderr.
     Inherit { stdin: bool },
-    /// The slave side of a pty (`-t`) as stdin, stdout, stderr and controlling terminal.
-    Pty(OwnedFd),
+    /// `-t`: a pty of the container's own devpts as stdin, stdout, stderr
+    /// and controlling terminal, of the caller's terminal's size; its master
+    /// goes to ctr over `socket` ([`tty::make_console`]).
+    Console {
+        socket: OwnedFd,
+        size: Option<Winsize>,
+    },
 }
 
 /// A child that exists, in its namespaces, and waits for [`Started::go`].
@@ -140,7 +146,8 @@ fn start(spec: &Spec, ready: &Ready) -> u8 {
     fail(spec, failure.status, &failure.message) as u8
 }
 
-/// Stdio, root, hostname, and the user looked up in the image's files.
+/// Stdio, root, hostname, and the user looked up in the image's files; then
+/// the terminal (`-t`), which must be made inside the root, on its devpts.
 fn prepare(spec: &Spec) -> Result<Ready> {
     set_stdio(&spec.stdio)?;
     rootfs::enter(&spec.overlay, &spec.binds)?;
@@ -155,6 +162,9 @@ fn prepare(spec: &Spec) -> Result<Ready> {
     let cwd = &spec.process.cwd;
     std::fs::create_dir_all(cwd)
         .with_context(|| format!("creating the working directory {cwd}"))?;
+    if let Stdio::Console { socket, size } = &spec.stdio {
+        tty::make_console(socket, size.as_ref(), Uid::from_raw(user.uid))?;
+    }
     Ok(Ready { user, env })
 }
 
@@ -176,15 +186,8 @@ fn set_stdio(stdio: &Stdio) -> Result<()> {
             let null = File::open("/dev/null").context("opening /dev/null")?;
             dup_onto(null.as_raw_fd(), &[0])?;
         }
-        Stdio::Pty(slave) => {
-            nix::unistd::setsid().context("starting a session")?;
-            // SAFETY: TIOCSCTTY takes an integer argument.
-            if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .context("making the pty the controlling terminal");
-            }
-            dup_onto(slave.as_raw_fd(), &[0, 1, 2])?;
-        }
+        // Made later, in the container's root (prepare).
+        Stdio::Console { .. } => {}
     }
     Ok(())
 }
