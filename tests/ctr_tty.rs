@@ -56,3 +56,22 @@ TYPED
     assert!(lines.contains(&"sid=1 fg=1"), "{}", out.both());
     assert!(lines.contains(&"status=0"), "{}", out.both());
 }
+
+#[test]
+fn exec_with_a_terminal_in_a_running_container() {
+    let out = ok(r#"
+        $C run -d --name box busybox sleep 30 >/dev/null
+        (sleep 0.5; printf 'tty; echo $((6*7)); exit 4\n') |
+            script -qec "$C exec -it box sh" /dev/null
+        echo "status=$?"
+        $C rm -f box >/dev/null
+    "#);
+    let lines = lines(&out.stdout);
+    assert!(
+        lines.iter().any(|l| l.starts_with("/dev/pts/")),
+        "{}",
+        out.both()
+    );
+    assert!(lines.contains(&"42"), "{}", out.both());
+    assert!(lines.contains(&"status=4"), "{}", out.both());
+}

@@ -53,7 +53,8 @@ pub fn exec(record: &Record, exec: &Exec) -> Result<u8> {
         namespaces.push((name, open(&format!("ns/{name}"))?, flag));
     }
     let root = open("root")?;
-    let pty = if exec.tty { Some(tty::open()?) } else { None };
+    let own_pid_namespace =
+        File::open("/proc/self/ns/pid").context("opening our own PID namespace")?;
     let signals = super::block_signals(exec.tty)?;
     for (name, file, flag) in &namespaces {
         setns(file, *flag).with_context(|| format!("joining the container's {name} namespace"))?;
@@ -62,6 +63,9 @@ pub fn exec(record: &Record, exec: &Exec) -> Result<u8> {
     // that): take the root of its PID 1, as nsenter --root does.
     fchdir(&root).context("entering the container's root")?;
     chroot(".").context("chroot into the container's root")?;
+    // Opened in here, the pty is one of the container's own devpts, as
+    // `ctr run -t`'s is: `tty` inside names it.
+    let pty = if exec.tty { Some(tty::open()?) } else { None };
 
     // SAFETY: single-threaded until here; the child only sets itself up and execs.
     let child = match unsafe { fork() }.context("forking into the container's PID namespace")? {
@@ -71,6 +75,11 @@ pub fn exec(record: &Record, exec: &Exec) -> Result<u8> {
         }
         ForkResult::Parent { child } => child,
     };
+    // Joining the PID namespace changed where our *children* go, and Linux
+    // refuses a new thread (EINVAL) while that differs from our own: set it
+    // back, so the pty relay below can start its threads.
+    setns(&own_pid_namespace, CloneFlags::CLONE_NEWPID)
+        .context("returning to our own PID namespace for children")?;
     let (output, _raw) = match pty {
         Some(pty) => {
             drop(pty.slave);
