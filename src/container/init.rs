@@ -11,21 +11,13 @@ use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::exit;
 
-/// The signals an init passes on to its child.
+/// The signals an init passes on to its child: those ctr passes on to the
+/// container, and, since the init stands between the terminal and the
+/// command, a new window size and a SIGCONT.
 pub fn forwarded() -> SigSet {
-    let mut set = SigSet::empty();
-    for sig in [
-        Signal::SIGHUP,
-        Signal::SIGINT,
-        Signal::SIGQUIT,
-        Signal::SIGTERM,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-        Signal::SIGCONT,
-    ] {
-        set.add(sig);
-    }
+    let mut set = super::forwarded();
+    set.add(Signal::SIGWINCH);
+    set.add(Signal::SIGCONT);
     set
 }
 

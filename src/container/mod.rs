@@ -594,7 +594,7 @@ fn start_and_wait(
 // ANCHOR_END: start_and_wait
 
 /// The signals ctr passes on to the container.
-fn forwarded() -> SigSet {
+pub(crate) fn forwarded() -> SigSet {
     let mut set = SigSet::empty();
     for sig in [
         Signal::SIGHUP,
