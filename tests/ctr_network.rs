@@ -158,12 +158,17 @@ fn removing_containers_leaves_nothing_and_twenty_cycles_neither() {
     assert_eq!(out.status, 0, "{}", out.both());
 }
 
+/// Issue 6's story, as a user would live it: `redis` pulled from docker.io
+/// (here the fixture registry, as CTR_REGISTRY_MIRROR), served through a
+/// published port, reached from the outside and by `exec`, then removed
+/// without a trace.
 #[test]
 fn the_redis_story() {
     let out = ok(
         true,
         &format!(
             r#"leftovers /run/before
+        $C images | grep -c redis | sed 's/^/images before: /'
         $C run -d --name r -p 6379:6379 redis >/dev/null
         wait_for sh -c "ip netns exec outside redis-cli -h {UPLINK} ping 2>/dev/null | grep -q PONG"
         echo "outside: $(ip netns exec outside redis-cli -h {UPLINK} ping)"
@@ -179,6 +184,7 @@ fn the_redis_story() {
     );
     let s = &out.stdout;
     for want in [
+        "images before: 0",
         "outside: PONG",
         "exec: PONG",
         "inside: hello",
@@ -192,4 +198,49 @@ fn the_redis_story() {
             out.both()
         );
     }
+    // `redis` is docker.io/library/redis:latest, fetched from the mirror.
+    assert!(
+        out.stderr
+            .contains("Unable to find image 'redis:latest' locally")
+            && out
+                .stderr
+                .contains("pulled docker.io/library/redis:latest (sha256:"),
+        "{}",
+        out.both()
+    );
+}
+
+/// `ctr run -it redis /bin/sh`, driven through a terminal by `script`
+/// (util-linux): a prompt, a command typed and its answer, and the shell's
+/// exit status as ctr's.
+#[test]
+fn run_it_gives_a_working_shell() {
+    let out = ok(
+        true,
+        r#"mkfifo /run/keys
+        script -qec "$C run -it redis /bin/sh" /dev/null < /run/keys > /run/screen & term=$!
+        exec 3> /run/keys
+        wait_for grep -q '/data # ' /run/screen
+        echo 'echo $((6*7)); [ -t 0 ] && echo "stdin is a terminal"' >&3
+        wait_for grep -q '^42' /run/screen
+        echo 'exit 3' >&3
+        wait $term; echo "status=$?"
+        exec 3>&-
+        tr -d '\r' < /run/screen | sed 's/^/screen: /'
+        "#,
+    );
+    let s = &out.stdout;
+    for want in ["screen: 42", "screen: stdin is a terminal", "status=3"] {
+        assert!(
+            s.lines().any(|l| l == want),
+            "{want:?} missing:\n{}",
+            out.both()
+        );
+    }
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("screen: BusyBox") && l.contains("built-in shell")),
+        "{}",
+        out.both()
+    );
 }

@@ -477,14 +477,9 @@ fn the_registry_is_down() {
 
 #[test]
 fn a_blob_that_does_not_match_its_digest_leaves_nothing() {
-    // A copy of the storage whose biggest blob (busybox's layer) has one
-    // byte changed: the registry serves it as it is.
-    let corrupt = format!(
-        "cp -a {} /run/storage\n\
-         blob=$(ls -S $(find /run/storage -name data) | head -1)\n\
-         printf X | dd of=$blob bs=1 seek=100000 conv=notrunc 2>/dev/null\n",
-        quote(&fixtures().storage().display().to_string())
-    );
+    // A copy of the storage whose busybox layer has one byte changed: the
+    // registry serves it as it is.
+    let corrupt = registry::corrupt_copy("/run/storage");
     let prelude = format!(
         "{corrupt}{}",
         registry::start_on(std::path::Path::new("/run/storage"), Auth::None)

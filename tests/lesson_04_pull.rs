@@ -340,13 +340,9 @@ fn registry_unreachable() {
 
 #[test]
 fn a_blob_that_does_not_match_its_digest() {
-    // A copy of the storage whose biggest blob (busybox's layer) has one
-    // byte changed: the registry serves it as it is.
-    let storage = fixtures().storage();
-    let corrupt = "cp -a {src} /run/storage; \
-         blob=$(ls -S $(find /run/storage -name data) | head -1); \
-         printf X | dd of=$blob bs=1 seek=100000 conv=notrunc 2>/dev/null\n"
-        .replace("{src}", &quote(&storage.display().to_string()));
+    // A copy of the storage whose busybox layer has one byte changed: the
+    // registry serves it as it is.
+    let corrupt = registry::corrupt_copy("/run/storage");
     let prelude = format!(
         "{corrupt}{}",
         registry::start_on(std::path::Path::new("/run/storage"), Auth::None)

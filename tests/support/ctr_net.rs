@@ -1,36 +1,23 @@
 //! What the runtime's network and lifecycle tests share: a sandbox with the
 //! outside host (network.rs), a fresh store holding busybox and, on request,
-//! the redis image (tests/support/mkredis), and shell helpers that snapshot
-//! what a container could leave behind.
-
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
+//! the fixture registry (support/registry.rs) as the docker.io mirror, from
+//! which `redis` is pulled as from Docker Hub; and shell helpers that
+//! snapshot what a container could leave behind.
 
 use super::ctr::in_sandbox;
 use super::network::{outside_script, snapshot_command};
-use super::{quote, repo, target_dir, Outcome};
+use super::registry::{self, Auth, ADDRESS};
+use super::Outcome;
 
-/// The redis OCI layout, made once under target/ by tests/support/mkredis.
-pub fn redis_layout() -> PathBuf {
-    static MADE: OnceLock<PathBuf> = OnceLock::new();
-    MADE.get_or_init(|| {
-        let dest = target_dir().join("test-images/redis-oci");
-        if !dest.join("index.json").exists() {
-            let out = Command::new(repo().join("tests/support/mkredis"))
-                .arg(&dest)
-                .output()
-                .expect("running tests/support/mkredis");
-            // Another test binary may have made it meanwhile: that is fine.
-            assert!(
-                out.status.success() || dest.join("index.json").exists(),
-                "tests/support/mkredis failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        dest
-    })
-    .clone()
+/// Shell lines that start the fixture registry (which holds
+/// library/redis:latest, made by tests/support/mkredis) and make it the
+/// mirror of docker.io, as dockerd's registry-mirrors: `redis` is pulled
+/// from it.
+pub fn mirror() -> String {
+    format!(
+        "{}export CTR_REGISTRY_MIRROR=http://{ADDRESS}\n",
+        registry::start(Auth::None)
+    )
 }
 
 /// Shell lines that record, in FILE, everything of the sandbox a container
@@ -45,8 +32,9 @@ pub fn leftovers_command(file: &str) -> String {
 }
 
 /// Runs `body` in a sandbox with the outside host up, `$C` ctr and a fresh
-/// store with busybox (and `redis` when `redis` is true), and the function
-/// `leftovers FILE` (see [`leftovers_command`]).
+/// store with busybox (and, when `redis` is true, the fixture registry as
+/// docker.io's mirror: see [`mirror`]), and the function `leftovers FILE`
+/// (see [`leftovers_command`]).
 pub fn run(redis: bool, body: &str) -> Outcome {
     let mut script = outside_script();
     script.push_str(&format!(
@@ -54,10 +42,7 @@ pub fn run(redis: bool, body: &str) -> Outcome {
         leftovers_command("\"$1\"")
     ));
     if redis {
-        script.push_str(&format!(
-            "$C import {} redis >/dev/null || exit 98\n",
-            quote(&redis_layout().display().to_string())
-        ));
+        script.push_str(&mirror());
     }
     script.push_str(body);
     in_sandbox(true, &script)

@@ -35,6 +35,7 @@ pub fn fixtures() -> &'static Fixtures {
         let mut hasher = Sha256::new();
         for script in [
             support.join("mkfixtures"),
+            support.join("mkredis"),
             support.join("fixture_server.py"),
             repo().join("scripts/mkrootfs"),
         ] {

@@ -70,6 +70,21 @@ pub fn start_on(storage: &Path, auth: Auth) -> String {
     )
 }
 
+/// Shell lines that copy the fixture storage to `dest` and change one byte
+/// of busybox's layer there (the biggest blob of library/busybox, not of the
+/// whole storage: redis's is bigger): a registry on the copy serves a blob
+/// that does not match its digest.
+pub fn corrupt_copy(dest: &str) -> String {
+    format!(
+        "cp -a {} {dest}\n\
+         v2={dest}/docker/registry/v2\n\
+         blob=$(ls -S $(ls $v2/repositories/library/busybox/_layers/sha256 | \
+         sed \"s|^\\(..\\)|$v2/blobs/sha256/\\1/\\1|; s|$|/data|\") | head -1)\n\
+         printf X | dd of=$blob bs=1 seek=100000 conv=notrunc 2>/dev/null\n",
+        quote(&fixtures().storage().display().to_string())
+    )
+}
+
 /// Shell lines that serve the fixtures' static/ directory on STATIC: a
 /// "registry" that sends what a real one never would.
 pub fn start_static() -> String {

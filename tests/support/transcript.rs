@@ -20,7 +20,17 @@ pub fn dir() -> PathBuf {
 /// `name` (a file name, e.g. "step-01.txt"), after replacing each regex of
 /// `redactions` with its replacement on both sides.
 pub fn check(name: &str, command: &str, output: &str, redactions: &[(&str, &str)]) {
-    let actual = format!("$ {command}\n{output}");
+    check_session(name, &format!("$ {command}\n{output}"), redactions);
+}
+
+/// Shell lines that define `show CMD...`: prints `$ CMD` and runs it (with
+/// `eval`, so `a && b` and `export` work), its errors merged into its output.
+/// A script made of `show` lines prints a session, for [`check_session`].
+pub const SHOW: &str = "show() { printf '$ %s\\n' \"$*\"; eval \"$*\" 2>&1; }\n";
+
+/// Like [`check`], for a session of several commands: `actual` is already
+/// `$ command` lines, each followed by what it printed.
+pub fn check_session(name: &str, actual: &str, redactions: &[(&str, &str)]) {
     let path = dir().join(name);
     let redact = |text: &str| {
         redactions
@@ -31,12 +41,12 @@ pub fn check(name: &str, command: &str, output: &str, redactions: &[(&str, &str)
             })
     };
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    if redact(&expected) == redact(&actual) {
+    if redact(&expected) == redact(actual) {
         return;
     }
     if std::env::var_os("BLESS").is_some() {
         std::fs::create_dir_all(dir()).expect("creating the transcripts directory");
-        std::fs::write(&path, &actual).expect("writing the transcript");
+        std::fs::write(&path, actual).expect("writing the transcript");
         eprintln!("transcript {} rewritten", path.display());
         return;
     }
