@@ -42,6 +42,10 @@ test:
     scripts/book
     cargo test --workspace
 
+# Fuzz the reference parser, manifests and the layer extractor (root): PROPTEST_CASES per property (2000), FUZZ_SECONDS each (60)
+fuzz:
+    cargo test --test fuzz -- --ignored --nocapture --test-threads 1
+
 # Remove what the build, the book and `just rootfs` made
 clean:
     cargo clean

@@ -10,6 +10,7 @@
 //! - [`net`]: bridge networking, published ports, IPAM (a plan and its executor);
 //! - [`exit`]: docker's exit statuses.
 //! - [`show`]: tables and sizes as docker prints them.
+//! - [`system`]: `ctr system check` and `reset`: what ctr left on the host.
 //!
 //! `main.rs` is only the command line.
 
@@ -22,3 +23,4 @@ pub mod net;
 pub mod reference;
 pub mod registry;
 pub mod show;
+pub mod system;

@@ -50,6 +50,21 @@ enum Command {
     Run(RunArgs),
     #[command(flatten)]
     Lifecycle(lifecycle_cli::Lifecycle),
+    /// Find what ctr left on this host (check), or remove all it made (reset)
+    System {
+        #[command(subcommand)]
+        command: System,
+    },
+}
+
+#[derive(Subcommand)]
+enum System {
+    /// List what ctr left behind: veths, the bridge, iptables rules, mounts,
+    /// leases and temporary files that no live container uses (exit 1 if any)
+    Check,
+    /// Kill and remove every container, then everything ctr made: the
+    /// network, its rules, mounts, leases, images and the store
+    Reset,
 }
 
 // ANCHOR: run_args
@@ -185,9 +200,46 @@ fn dispatch(cli: Cli) -> Result<u8> {
             require_root("managing containers")?;
             lifecycle_cli::dispatch(&store(cli.root)?, command)
         }
+        Command::System { command } => {
+            require_root("checking the host")?;
+            system(cli.root, command)
+        }
         Command::Run(args) => {
             let image = args.image.clone();
             run(cli.root, args).with_context(|| format!("running {image}"))
+        }
+    }
+}
+
+fn system(root: Option<PathBuf>, command: System) -> Result<u8> {
+    match command {
+        System::Check => {
+            let leftovers = ctr::system::check(&store(root)?)?;
+            for leftover in &leftovers {
+                println!("{leftover}");
+            }
+            if leftovers.is_empty() {
+                println!("nothing left over");
+                return Ok(0);
+            }
+            eprintln!(
+                "ctr: {} leftovers: `ctr rm` the containers they name, or `ctr system reset`",
+                leftovers.len()
+            );
+            Ok(1)
+        }
+        System::Reset => {
+            let root = root
+                .or_else(|| std::env::var_os("CTR_ROOT").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from(ctr::image::store::DEFAULT_ROOT));
+            let removed = ctr::system::reset(&root)?;
+            for line in &removed {
+                println!("removed {line}");
+            }
+            if removed.is_empty() {
+                println!("nothing to remove");
+            }
+            Ok(0)
         }
     }
 }

@@ -67,10 +67,13 @@ impl Reference {
         if name.is_empty() {
             return fail("the name is empty");
         }
-        if name.len() > MAX_NAME {
+        let (domain, path) = split_domain(name);
+        // Measured on the full name, as docker does: a short name that grows
+        // past the limit with `docker.io/library/` could not be printed and
+        // read back (found by tests/fuzz.rs).
+        if domain.len() + 1 + path.len() > MAX_NAME {
             return fail(&format!("the name is longer than {MAX_NAME} characters"));
         }
-        let (domain, path) = split_domain(name);
         if let Err(why) = check_domain(&domain) {
             return fail(&why);
         }
@@ -102,10 +105,18 @@ impl Reference {
     /// `localhost:5000/app:1`.
     pub fn familiar(&self) -> String {
         let name = if self.domain == DEFAULT_DOMAIN {
-            self.path
-                .strip_prefix(OFFICIAL_PREFIX)
-                .unwrap_or(&self.path)
-                .to_string()
+            // docker's familiarizeName: `library/` goes only before a single
+            // component (`library/a/b` shortened would read as `a/b`, another
+            // repository: found by tests/fuzz.rs).
+            let short = match self.path.strip_prefix(OFFICIAL_PREFIX) {
+                Some(short) if !short.contains('/') => short.to_string(),
+                _ => self.path.clone(),
+            };
+            // `docker.io/a.b/c` shortened would read as the host a.b's `c`.
+            match split_domain(&short).0 == DEFAULT_DOMAIN {
+                true => short,
+                false => self.repository(),
+            }
         } else {
             self.repository()
         };
@@ -365,5 +376,24 @@ mod tests {
         assert!(Reference::parse(&long_tag).is_err());
         let max_tag = format!("redis:{}", "t".repeat(128));
         assert!(Reference::parse(&max_tag).is_ok());
+    }
+
+    /// Cases tests/fuzz.rs found: what is printed must read back the same.
+    #[test]
+    fn what_is_printed_reads_back() {
+        let deep = Reference::parse("library/a/b").unwrap();
+        assert_eq!(deep.familiar(), "library/a/b:latest");
+        assert_eq!(Reference::parse(&deep.familiar()).unwrap(), deep);
+        assert_eq!(
+            Reference::parse("redis").unwrap().familiar(),
+            "redis:latest"
+        );
+        let dotted = Reference::parse("docker.io/a.b/c").unwrap();
+        assert_eq!(dotted.familiar(), "docker.io/a.b/c:latest");
+        assert_eq!(Reference::parse(&dotted.familiar()).unwrap(), dotted);
+        // 237 + "docker.io/library/" is 255: the limit, on the full name.
+        assert!(Reference::parse(&"a".repeat(237)).is_ok());
+        let long = Reference::parse(&"a".repeat(238)).unwrap_err().to_string();
+        assert!(long.contains("longer than 255"), "{long}");
     }
 }

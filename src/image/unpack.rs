@@ -114,9 +114,14 @@ fn unpack_tar(reader: impl Read, dest: &Path) -> Result<u64> {
         size += unpack_entry(&mut entry, &name, dest, &mut dirs)
             .with_context(|| format!("unpacking {shown:?}"))?;
     }
-    // Directories last: writing into one changes its mtime.
+    // Directories last: writing into one changes its mtime. A later entry
+    // may have replaced one of their parents by a symlink (`a/b/` then `a`
+    // -> /etc): utimensat follows a symlink that is not the last component,
+    // so each path is walked again first (found by tests/fuzz.rs).
     for (path, mtime) in dirs.iter().rev() {
-        set_mtime(path, *mtime)?;
+        if still_a_directory(dest, path) {
+            set_mtime(path, *mtime)?;
+        }
     }
     Ok(size)
 }
@@ -250,6 +255,19 @@ fn device(header: &tar::Header) -> Result<u64> {
     Ok(nix::sys::stat::makedev(major.into(), minor.into()))
 }
 
+/// Whether `path`, below `dest`, is still a directory reached through
+/// directories only, no symlink on the way.
+fn still_a_directory(dest: &Path, path: &Path) -> bool {
+    let Ok(rest) = path.strip_prefix(dest) else {
+        return false;
+    };
+    let mut at = dest.to_path_buf();
+    rest.components().all(|part| {
+        at.push(part);
+        fs::symlink_metadata(&at).is_ok_and(|meta| meta.is_dir())
+    })
+}
+
 /// The path of `parts` below `dest`, after making sure that each parent is a
 /// real directory of the layer (made when missing), never a symlink.
 fn confined_parent(dest: &Path, parts: &[String]) -> Result<PathBuf> {
@@ -376,6 +394,48 @@ mod tests {
             Plan::Entry(parts(&[".wh..wh.plnk", "123"]))
         );
         assert_eq!(plan_entry(b"x/.wh..wh.aufs").unwrap(), Plan::Skip);
+    }
+
+    /// Found by tests/fuzz.rs: `d/keep/` then `d` -> OUTSIDE; setting the
+    /// mtime of `d/keep` at the end went through the link.
+    #[test]
+    fn a_directory_replaced_by_a_symlink_is_not_touched_through_it() {
+        let base = std::env::temp_dir().join(format!("ctr-unpack-{}", std::process::id()));
+        let (dest, outside) = (base.join("layer"), base.join("outside"));
+        fs::create_dir_all(outside.join("keep")).unwrap();
+        fs::create_dir_all(&dest).unwrap();
+        let before = fs::metadata(outside.join("keep"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(EntryType::Directory);
+        h.set_mtime(1_700_000_000);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        tar.append_data(&mut h, "d/keep/", &[][..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(EntryType::Symlink);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mode(0o777);
+        tar.append_link(&mut h, "d", &outside).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        // Owners need root; the point here is the mtime.
+        let unpacked = unpack(&bytes[..], &dest);
+        let after = fs::metadata(outside.join("keep"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        fs::remove_dir_all(&base).unwrap();
+        if nix::unistd::Uid::effective().is_root() {
+            unpacked.unwrap();
+        }
+        assert_eq!(before, after, "the mtime was set through the symlink");
     }
 
     #[test]

@@ -247,7 +247,7 @@ fn teardown_container(ipam: &Ipam, id: &str, lock: &NetLock) -> Result<()> {
 
 /// Removes the bridge and the shared rules, with the last container.
 /// ip_forward stays on: other things on the host may have needed it before.
-fn teardown_shared() -> Result<()> {
+pub(crate) fn teardown_shared() -> Result<()> {
     let mut errors = Errors::default();
     let shared = plan::shared();
     errors.note(Saved::read().and_then(|saved| {

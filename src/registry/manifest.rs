@@ -83,6 +83,14 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed> {
         media_type: Option<String>,
         manifests: Option<serde_json::Value>,
     }
+    // The client reads at most this much; a manifest from anywhere else too.
+    if body.len() as u64 > MAX_MANIFEST {
+        bail!(
+            "the manifest is larger than {} MiB ({} bytes): refused",
+            MAX_MANIFEST >> 20,
+            body.len()
+        );
+    }
     let head: Head = serde_json::from_slice(body).context("the manifest is not valid JSON")?;
     if head.schema_version == Some(1) {
         bail!("the registry sent a schema 1 manifest, which is deprecated and not read by ctr");
