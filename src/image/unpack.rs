@@ -7,12 +7,14 @@
 //! `.wh.NAME` a 0:0 character device NAME, `.wh..wh..opq` the xattr
 //! `trusted.overlay.opaque=y` on its directory.
 
+use std::cell::Cell;
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::AtFlags;
@@ -84,10 +86,63 @@ pub fn plan_entry(name: &[u8]) -> Result<Plan> {
 }
 // ANCHOR_END: plan_entry
 
+/// The largest layer ctr unpacks, counted in uncompressed tar bytes, unless
+/// `CTR_MAX_LAYER_SIZE` says otherwise: generous, but a gzip bomb (a small
+/// blob that inflates without end) stops here instead of filling the disk.
+pub const DEFAULT_MAX_LAYER_SIZE: u64 = 16 << 30;
+
+/// `CTR_MAX_LAYER_SIZE` in bytes (a plain number, or with a K, M or G
+/// suffix, powers of 1024), or the default.
+pub fn max_layer_size() -> Result<u64> {
+    let Some(value) = std::env::var_os("CTR_MAX_LAYER_SIZE") else {
+        return Ok(DEFAULT_MAX_LAYER_SIZE);
+    };
+    let text = value.to_string_lossy();
+    let (digits, unit) = match text.trim().as_bytes().last() {
+        Some(b'K' | b'k') => (&text.trim()[..text.trim().len() - 1], 1 << 10),
+        Some(b'M' | b'm') => (&text.trim()[..text.trim().len() - 1], 1 << 20),
+        Some(b'G' | b'g') => (&text.trim()[..text.trim().len() - 1], 1 << 30),
+        _ => (text.trim(), 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&n| n > 0)
+        .with_context(|| {
+            format!("CTR_MAX_LAYER_SIZE={text:?} is not a size in bytes (e.g. 1073741824 or 1G)")
+        })
+}
+
+/// Passes at most `left` bytes through; one more is an error, and
+/// `exceeded` says so to the caller (the tar crate wraps read errors).
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            self.exceeded.set(true);
+            return Err(io::Error::other("the layer is over CTR_MAX_LAYER_SIZE"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Unpacks a layer (plain tar, or gzip-compressed) into `dest`, an empty
 /// directory. Returns the bytes of regular files written (the layer's size)
-/// and the digest of the uncompressed tar (its diff_id, to check).
+/// and the digest of the uncompressed tar (its diff_id, to check). A layer
+/// over `max_layer_size()` once uncompressed is refused.
 pub fn unpack(reader: impl Read, dest: &Path) -> Result<(u64, Digest)> {
+    let limit = max_layer_size()?;
     let mut reader = BufReader::new(reader);
     let head = reader.fill_buf().context("reading the layer")?;
     let plain: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
@@ -97,10 +152,22 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<(u64, Digest)> {
     } else {
         Box::new(reader)
     };
-    let mut hashing = HashingReader::new(plain);
-    let size = unpack_tar(&mut hashing, dest)?;
-    let (diff_id, _) = hashing.finish().context("reading the layer")?;
-    Ok((size, diff_id))
+    let exceeded = Rc::new(Cell::new(false));
+    let bounded = Bounded {
+        inner: plain,
+        left: limit,
+        exceeded: exceeded.clone(),
+    };
+    let mut hashing = HashingReader::new(bounded);
+    let unpacked = unpack_tar(&mut hashing, dest)
+        .and_then(|size| Ok((size, hashing.finish().context("reading the layer")?.0)));
+    if exceeded.get() {
+        bail!(
+            "the layer is over {limit} bytes once uncompressed (CTR_MAX_LAYER_SIZE): refused, \
+             it may be a gzip bomb; if the image is trusted, raise CTR_MAX_LAYER_SIZE"
+        );
+    }
+    unpacked
 }
 
 fn unpack_tar(reader: impl Read, dest: &Path) -> Result<u64> {

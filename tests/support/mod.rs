@@ -11,6 +11,7 @@ pub mod ctr_net;
 pub mod ctr_podman;
 pub mod ctr_pull;
 pub mod fixtures;
+pub mod hostile;
 pub mod network;
 pub mod registry;
 pub mod transcript;

@@ -1,0 +1,126 @@
+//! Registry faults that tests/ctr_pull.rs does not try, through a copy of
+//! its proxy with two more faults (tests/support/ctr_faults_proxy.py): a blob
+//! whose connection closes early, and blobs redirected to another host.
+mod support;
+
+use support::ctr_pull::{run, store_left};
+use support::registry::{self, Auth, ADDRESS};
+use support::{quote, repo};
+
+const PROXY: &str = "127.0.0.1:5003";
+const LOG: &str = "/run/proxy.log";
+
+/// Shell lines that start the faults proxy on LISTEN in front of UPSTREAM,
+/// logging to LOG (`GET PATH STATUS auth=yes|no`), and wait for it.
+fn proxy(listen: &str, upstream: &str, log: &str, options: &str) -> String {
+    let script = repo().join("tests/support/ctr_faults_proxy.py");
+    format!(
+        "python3 {} {listen} {upstream} {log} {options} &\n\
+         for i in $(seq 100); do \
+         [ \"$(curl -s -o /dev/null -w '%{{http_code}}' http://{listen}/v2/)\" != 000 ] && break; \
+         sleep 0.05; done\n: > {log}\n",
+        quote(&script.display().to_string()),
+    )
+}
+
+/// The base layer of library/busybox:latest (1 MB), in shell: `$base`.
+const BASE_LAYER: &str = "base=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+     http://$R/v2/library/busybox/manifests/latest | jq -r '.layers[0].digest')";
+
+#[test]
+fn a_truncated_blob_is_never_a_corrupt_layer() {
+    // The first GET of the base layer sends 300 kB of its 1 MB, then closes.
+    let prelude = format!(
+        "{}{BASE_LAYER}\n{}",
+        registry::start(Auth::None),
+        proxy(PROXY, ADDRESS, LOG, "--truncate $base:1:300000")
+    );
+    let out = run(
+        &prelude,
+        &format!(
+            "$C pull {PROXY}/library/busybox; echo status=$?\n\
+             echo \"gets=$(grep -c \"GET .*/blobs/$base \" {LOG})\"\n\
+             echo \"after: images=$($C images | tail -n +2 | wc -l) layers=$(ls /run/ctr/layers | wc -l) tmp=$(ls -A /run/ctr/tmp | wc -l)\"\n\
+             $C pull {PROXY}/library/busybox >/dev/null; echo again=$?\n\
+             $C run --rm {PROXY}/library/busybox sh -c 'busybox | head -1 | cut -d\" \" -f1'"
+        ),
+    );
+    // Refused (the bytes that came do not hash to the digest), nothing kept;
+    // the next pull fetches the layer whole and it runs.
+    assert_eq!(
+        out.stdout,
+        "status=125\ngets=1\nafter: images=0 layers=0 tmp=0\nagain=0\nBusyBox\n\
+         store: images=1 layers=1 tmp=0\n",
+        "{}",
+        out.both()
+    );
+    assert!(
+        out.stderr.contains("does not match its digest")
+            && out.stderr.contains("nothing was kept, try again"),
+        "{}",
+        out.both()
+    );
+}
+
+#[test]
+fn blobs_redirected_to_another_host_get_no_authorization() {
+    // The token registry on 127.0.0.1; a "CDN" on 127.0.0.2: a registry
+    // without auth on the same storage, behind a logging proxy. The proxy in
+    // front of the token registry redirects every blob there.
+    let prelude = format!(
+        "{}\
+         sed -e 's/addr: 127.0.0.1:5000/addr: 127.0.0.2:5006/' -e '/^auth:/,$d' /run/registry.yml > /run/cdn.yml\n\
+         docker-registry serve /run/cdn.yml > /run/cdn.log 2>&1 &\n\
+         for i in $(seq 100); do curl -fs -o /dev/null http://127.0.0.2:5006/v2/ && break; sleep 0.05; done\n\
+         {}{}",
+        registry::start(Auth::Token("token")),
+        proxy("127.0.0.2:5004", "127.0.0.2:5006", "/run/cdn-proxy.log", ""),
+        proxy(
+            PROXY,
+            ADDRESS,
+            LOG,
+            "--redirect /blobs/:http://127.0.0.2:5004"
+        ),
+    );
+    let out = run(
+        &prelude,
+        &format!(
+            "$C pull {PROXY}/library/busybox; echo status=$?\n\
+             echo --- registry; cat {LOG}; echo --- cdn; cat /run/cdn-proxy.log; echo ---\n\
+             $C run --rm {PROXY}/library/busybox echo redirected"
+        ),
+    );
+    assert_eq!(
+        store_left(&out),
+        "store: images=1 layers=1 tmp=0",
+        "{}",
+        out.both()
+    );
+    assert!(out.stdout.starts_with("status=0\n"), "{}", out.both());
+    assert!(out.stdout.contains("---\nredirected\n"), "{}", out.both());
+    let section = |name: &str| -> Vec<String> {
+        out.stdout
+            .split(&format!("--- {name}\n"))
+            .nth(1)
+            .unwrap_or_default()
+            .lines()
+            .take_while(|l| !l.starts_with("---"))
+            .filter(|l| l.contains("/blobs/"))
+            .map(str::to_string)
+            .collect()
+    };
+    let (registry, cdn) = (section("registry"), section("cdn"));
+    // The config and the layer: each asked of the registry with the token,
+    // redirected, and fetched from the other host without it.
+    assert_eq!((registry.len(), cdn.len()), (2, 2), "{}", out.both());
+    for (asked, fetched) in registry.iter().zip(&cdn) {
+        assert!(asked.ends_with(" 307 auth=yes"), "{}", out.both());
+        assert!(fetched.ends_with(" 200 auth=no"), "{}", out.both());
+        assert_eq!(
+            asked.split(' ').nth(1),
+            fetched.split(' ').nth(1),
+            "{}",
+            out.both()
+        );
+    }
+}
