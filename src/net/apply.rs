@@ -218,9 +218,11 @@ fn teardown_container(ipam: &Ipam, id: &str, lock: &NetLock) -> Result<()> {
     let veth = plan::veth_name(id);
     if Path::new("/sys/class/net").join(&veth).exists() {
         // The kernel may remove it between our look and our `del`: fine.
+        // (`ip` says "Cannot find device" alone, "No such device" in a batch.)
         errors.note(
             ip_batch(None, &[format!("link del {veth}")]).or_else(|err| {
-                match format!("{err:#}").contains("Cannot find device") {
+                let text = format!("{err:#}");
+                match text.contains("Cannot find device") || text.contains("No such device") {
                     true => Ok(()),
                     false => Err(err),
                 }
