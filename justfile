@@ -55,6 +55,6 @@ clean:
 demo:
     @scripts/demo
 
-# Time a container's start: ctr vs crun, runc, podman and a bare unshare+chroot; ratios in target/bench/start.md (root; in the sandbox)
+# Benchmarks as ratios against peers in the same run: start (none, bridge), pull, memory, disk, many containers; target/bench/*.md and chart.svg (root; in the sandbox)
 bench:
     @scripts/bench

@@ -208,10 +208,14 @@ fn monitor(
     let result = start_and_wait(store, request, &mut record, dir, parts, ready);
     let status = *result.as_ref().unwrap_or(&exit::FAILED);
     let mut errors = Vec::new();
-    if let Err(err) =
-        Ipam::open(store.root()).and_then(|ipam| net::apply::teardown(&ipam, &record.id))
-    {
-        errors.push(format!("{err:#}"));
+    // Only the bridge leaves anything on the host (a lease, a veth, rules):
+    // --network none and host have nothing to undo, and skip the teardown's
+    // `iptables-save` (two programs started, a third of a `run --rm`).
+    if request.network == Mode::Bridge {
+        let ipam = Ipam::open(store.root());
+        if let Err(err) = ipam.and_then(|ipam| net::apply::teardown(&ipam, &record.id)) {
+            errors.push(format!("{err:#}"));
+        }
     }
     let cleanup = if request.rm {
         lifecycle::remove_files(dir)

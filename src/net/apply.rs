@@ -52,7 +52,6 @@ pub fn setup(
     reclaim(ipam, id, lookup, &lock);
     check_ports(ipam, ports, lookup, &lock)?;
     let result = (|| {
-        ensure_shared()?;
         let address = ipam.allocate(id, &lock)?;
         let plan = plan::plan(mode, id, pid, Some(address), ports);
         apply(&plan)?;
@@ -66,15 +65,8 @@ pub fn setup(
 }
 // ANCHOR_END: setup
 
-fn apply(plan: &Plan) -> Result<()> {
-    ip_batch(None, &plan.host).context("plugging the container into the bridge")?;
-    in_namespace(plan.pid, &plan.inside)?;
-    let rules: Vec<(Rule, &str)> = plan.rules.iter().map(|r| (r.clone(), "-A")).collect();
-    restore(&[], &rules).context("publishing the container's ports")
-}
-
 fn in_namespace(pid: i32, lines: &[String]) -> Result<()> {
-    ip_batch(Some(pid), lines).context("configuring the container's network namespace")
+    super::inside::configure(pid, lines)
 }
 
 /// Tears down the network of containers whose ctr is gone (killed, or the
@@ -151,21 +143,27 @@ fn check_ports(ipam: &Ipam, ports: &[Port], lookup: Lookup, lock: &NetLock) -> R
 // ANCHOR_END: check_ports
 
 // ANCHOR: ensure_shared
-/// Makes the bridge, once, after checking that its subnet is free on this
-/// host, and adds whichever shared rules are missing (all of them the first
+/// Makes the container's part of the network, and the shared part where it
+/// is missing: the bridge, once, after checking that its subnet is free on
+/// this host, and whichever shared rules are missing (all of them the first
 /// time; none the next, so a hundred containers leave one rule of each).
-fn ensure_shared() -> Result<()> {
+/// Three programs in all: one `ip -batch` (bridge and veth), one
+/// `iptables-save`, one `iptables-restore` (shared and published-port
+/// rules); the container's side is done in-process ([`super::inside`]).
+fn apply(plan: &Plan) -> Result<()> {
     let shared = plan::shared();
+    let mut host = Vec::new();
     if !Path::new("/sys/class/net").join(BRIDGE).exists() {
-        let routes = output("ip", &["-4", "-o", "route", "show"], None)?;
-        if let Some(route) = routes.lines().find(|r| collides(r)) {
+        if let Some(route) = routes()?.iter().find(|r| collides(r)) {
             bail!(
                 "making the bridge {BRIDGE}: its subnet {SUBNET}/{PREFIX} overlaps a route \
                  this host already has ({route}): remove that route or use --network host"
             );
         }
-        ip_batch(None, &shared.bridge).with_context(|| format!("making the bridge {BRIDGE}"))?;
+        host.extend(shared.bridge.iter().cloned());
     }
+    host.extend(plan.host.iter().cloned());
+    ip_batch(&host).context("plugging the container into the bridge")?;
     for (file, value) in &shared.sysctls {
         let path = Path::new("/proc/sys").join(file);
         std::fs::write(&path, value)
@@ -178,13 +176,48 @@ fn ensure_shared() -> Result<()> {
         .filter(|(t, c)| !saved.has_chain(t, c))
         .copied()
         .collect();
-    let rules: Vec<(Rule, &str)> = shared
+    let mut rules: Vec<(Rule, &str)> = shared
         .rules
         .iter()
         .filter(|r| !saved.has_rule(r))
         .map(|r| (r.clone(), if r.first { "-I" } else { "-A" }))
         .collect();
-    restore(&chains, &rules).context("adding the bridge's NAT and FORWARD rules")
+    rules.extend(plan.rules.iter().map(|r| (r.clone(), "-A")));
+    restore(&chains, &rules).context("adding the NAT and FORWARD rules")?;
+    in_namespace(plan.pid, &plan.inside)
+}
+
+/// The host's IPv4 routes of the main table, as `ip -4 -o route show`
+/// prints them (destination first, then `dev NAME`), read from
+/// /proc/net/route rather than by starting `ip`.
+fn routes() -> Result<Vec<String>> {
+    let text = std::fs::read_to_string("/proc/net/route").context("reading /proc/net/route")?;
+    Ok(proc_routes(&text))
+}
+
+/// Parses /proc/net/route: `Iface Destination Gateway Flags RefCnt Use
+/// Metric Mask ...`, each address 8 hex digits of its bytes in memory
+/// order (little-endian on x86: 0100A8C0 is 192.168.0.1).
+fn proc_routes(text: &str) -> Vec<String> {
+    let hex = |s: &str| {
+        u32::from_str_radix(s, 16)
+            .ok()
+            .map(|v| Ipv4Addr::from(v.to_ne_bytes()))
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let dev = f.first()?;
+            let (dest, gateway, mask) = (hex(f.get(1)?)?, hex(f.get(2)?)?, hex(f.get(7)?)?);
+            let prefix = u32::from(mask).leading_ones();
+            Some(match (prefix, gateway.is_unspecified()) {
+                (0, _) => format!("default via {gateway} dev {dev}"),
+                (_, true) => format!("{dest}/{prefix} dev {dev}"),
+                (_, false) => format!("{dest}/{prefix} via {gateway} dev {dev}"),
+            })
+        })
+        .collect()
 }
 // ANCHOR_END: ensure_shared
 
@@ -199,12 +232,17 @@ pub fn teardown(ipam: &Ipam, id: &str) -> Result<()> {
 
 fn teardown_locked(ipam: &Ipam, id: &str, lock: &NetLock) -> Result<()> {
     let mut errors = Errors::default();
-    errors.note(teardown_container(ipam, id, lock));
-    match ipam.leases(lock) {
-        Ok(leases) if leases.is_empty() => errors.note(teardown_shared()),
-        Ok(_) => {} // other containers still use the bridge and its rules
-        Err(err) => errors.note(Err(err)),
-    }
+    errors.note(ipam.release(id, lock));
+    // The last container takes the shared part with its own, in the same
+    // three programs; other containers may still use the bridge.
+    let last = match ipam.leases(lock) {
+        Ok(leases) => leases.is_empty(),
+        Err(err) => {
+            errors.note(Err(err));
+            false
+        }
+    };
+    errors.note(undo(Some(id), last));
     errors.result(&format!(
         "removing the network of container {}",
         &id[..id.len().min(12)]
@@ -213,36 +251,7 @@ fn teardown_locked(ipam: &Ipam, id: &str, lock: &NetLock) -> Result<()> {
 
 fn teardown_container(ipam: &Ipam, id: &str, lock: &NetLock) -> Result<()> {
     let mut errors = Errors::default();
-    // The kernel removes the pair when the container's namespace goes, but
-    // later, in the background: removing it now makes `rm` leave nothing.
-    let veth = plan::veth_name(id);
-    if Path::new("/sys/class/net").join(&veth).exists() {
-        // The kernel may remove it between our look and our `del`: fine.
-        // (`ip` says "Cannot find device" alone, "No such device" in a batch.)
-        errors.note(
-            ip_batch(None, &[format!("link del {veth}")]).or_else(|err| {
-                let text = format!("{err:#}");
-                match text.contains("Cannot find device") || text.contains("No such device") {
-                    true => Ok(()),
-                    false => Err(err),
-                }
-            }),
-        );
-    }
-    errors.note(Saved::read().and_then(|saved| {
-        let tag = plan::tag(id);
-        let rules: Vec<(Rule, &str)> = saved
-            .rules
-            .iter()
-            .filter(|r| {
-                r.line
-                    .split_whitespace()
-                    .any(|w| w.trim_matches('"') == tag)
-            })
-            .map(|r| (r.clone(), "-D"))
-            .collect();
-        restore(&[], &rules)
-    }));
+    errors.note(undo(Some(id), false));
     errors.note(ipam.release(id, lock));
     errors.result("")
 }
@@ -250,29 +259,66 @@ fn teardown_container(ipam: &Ipam, id: &str, lock: &NetLock) -> Result<()> {
 /// Removes the bridge and the shared rules, with the last container.
 /// ip_forward stays on: other things on the host may have needed it before.
 pub(crate) fn teardown_shared() -> Result<()> {
+    undo(None, true).context("removing the bridge and its rules")
+}
+
+/// Removes container `id`'s rules and veth and, with `shared`, the shared
+/// rules, chains and bridge: one `iptables-save`, one `iptables-restore`,
+/// one `ip -batch`, whichever parts there are. Goes on past a failure.
+fn undo(id: Option<&str>, shared: bool) -> Result<()> {
     let mut errors = Errors::default();
-    let shared = plan::shared();
+    let parts = plan::shared();
     errors.note(Saved::read().and_then(|saved| {
-        let rules: Vec<(Rule, &str)> = shared
-            .rules
-            .iter()
-            .filter(|r| saved.has_rule(r))
-            .map(|r| (r.clone(), "-D"))
-            .collect();
-        restore(&[], &rules)?;
-        // Emptied and no longer jumped to: the chains can go.
-        let mut script = String::new();
-        for (table, chain) in &shared.chains {
-            if saved.has_chain(table, chain) {
-                script.push_str(&format!("*{table}\n-F {chain}\n-X {chain}\nCOMMIT\n"));
-            }
+        let mut rules: Vec<(Rule, &str)> = Vec::new();
+        if let Some(id) = id {
+            let tag = plan::tag(id);
+            let tagged = |r: &&Rule| {
+                r.line
+                    .split_whitespace()
+                    .any(|w| w.trim_matches('"') == tag)
+            };
+            rules.extend(saved.rules.iter().filter(tagged).map(|r| (r.clone(), "-D")));
         }
-        restore_script(&script)
+        let mut chains = Vec::new();
+        if shared {
+            let present = parts.rules.iter().filter(|r| saved.has_rule(r));
+            rules.extend(present.map(|r| (r.clone(), "-D")));
+            // Emptied and no longer jumped to: the chains can go.
+            chains.extend(parts.chains.iter().filter(|(t, c)| saved.has_chain(t, c)));
+        }
+        restore_ops(&[], &rules, &chains)
     }));
-    if Path::new("/sys/class/net").join(BRIDGE).exists() {
-        errors.note(ip_batch(None, &[format!("link del {BRIDGE}")]));
+    let mut links = Vec::new();
+    // The kernel removes the pair when the container's namespace goes, but
+    // later, in the background: removing it now makes `rm` leave nothing.
+    if let Some(id) = id {
+        links.push(plan::veth_name(id));
     }
-    errors.result("removing the bridge and its rules")
+    if shared {
+        links.push(BRIDGE.to_string());
+    }
+    errors.note(remove_links(&links));
+    errors.result("")
+}
+
+/// Deletes the links that exist, in one `ip -force -batch` (on past an
+/// error); the kernel may remove a veth between our look and our `del`:
+/// only a link still there afterwards is a failure.
+fn remove_links(links: &[String]) -> Result<()> {
+    let exists = |link: &String| Path::new("/sys/class/net").join(link).exists();
+    let lines: Vec<String> = links
+        .iter()
+        .filter(|l| exists(l))
+        .map(|l| format!("link del {l}"))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let script = lines.join("\n") + "\n";
+    match output("ip", &["-force", "-batch", "-"], Some(&script)) {
+        Err(err) if links.iter().any(exists) => Err(err),
+        _ => Ok(()),
+    }
 }
 // ANCHOR_END: teardown
 
@@ -373,6 +419,16 @@ impl Saved {
 /// Applies rules (each with its operation: -A, -I or -D) and creates
 /// chains, in one `iptables-restore --noflush`: all or nothing.
 fn restore(chains: &[(&str, &str)], rules: &[(Rule, &str)]) -> Result<()> {
+    restore_ops(chains, rules, &[])
+}
+
+/// As [`restore`], then flushes and deletes the chains `drop`, all in one
+/// transaction per table.
+fn restore_ops(
+    chains: &[(&str, &str)],
+    rules: &[(Rule, &str)],
+    drop: &[&(&str, &str)],
+) -> Result<()> {
     let mut by_table: BTreeMap<&str, String> = BTreeMap::new();
     for (table, chain) in chains {
         by_table
@@ -386,6 +442,12 @@ fn restore(chains: &[(&str, &str)], rules: &[(Rule, &str)]) -> Result<()> {
             rule.chain(),
             rule.spec()
         ));
+    }
+    for (table, chain) in drop {
+        by_table
+            .entry(table)
+            .or_default()
+            .push_str(&format!("-F {chain}\n-X {chain}\n"));
     }
     let script: String = by_table
         .iter()
@@ -403,21 +465,13 @@ fn restore_script(script: &str) -> Result<()> {
         .map(drop)
 }
 
-/// `ip -batch -` on the host, or in the network namespace of `pid`.
-fn ip_batch(pid: Option<i32>, lines: &[String]) -> Result<()> {
+/// `ip -batch -` on the host.
+fn ip_batch(lines: &[String]) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
     let script = lines.join("\n") + "\n";
-    match pid {
-        None => output("ip", &["-batch", "-"], Some(&script)),
-        Some(pid) => output(
-            "nsenter",
-            &[&format!("--net=/proc/{pid}/ns/net"), "ip", "-batch", "-"],
-            Some(&script),
-        ),
-    }
-    .map(drop)
+    output("ip", &["-batch", "-"], Some(&script)).map(drop)
 }
 
 /// Runs a command (with `input` on its stdin) and returns its stdout, or
@@ -464,6 +518,26 @@ mod tests {
         assert!(collides("10.0.0.0/8 via 192.0.2.1 dev eth0"));
         assert!(collides("10.201.0.9 via 192.0.2.1 dev eth0"));
         assert!(collides("10.201.0.128/25 dev wg0 scope link"));
+    }
+
+    #[test]
+    fn proc_net_route_reads_as_ip_prints_it() {
+        let text =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                    uplink\t00000000\t016433C6\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                    uplink\t006433C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                    eth1\t0000000A\t016433C6\t0003\t0\t0\t0\t000000FF\t0\t0\t0\n";
+        let routes = proc_routes(text);
+        assert_eq!(
+            routes,
+            [
+                "default via 198.51.100.1 dev uplink",
+                "198.51.100.0/24 dev uplink",
+                "10.0.0.0/8 via 198.51.100.1 dev eth1",
+            ]
+        );
+        assert!(!collides(&routes[0]) && !collides(&routes[1]));
+        assert!(collides(&routes[2]));
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //!   needs, as data that can be printed and compared in unit tests;
 //! - [`apply`]: the executor that makes a plan real and undoes it, with `ip`
 //!   and `iptables` batches (netlink can replace it without touching the plan);
+//! - [`inside`]: the container's side of it (loopback, eth0, its route),
+//!   done with ioctls from a thread in its namespace, no program started;
 //! - [`ipam`]: the address leases, under a lock in CTR_ROOT;
 //! - [`files`]: the container's /etc/hosts, /etc/hostname, /etc/resolv.conf.
 
 pub mod apply;
 pub mod files;
+pub mod inside;
 pub mod ipam;
 pub mod plan;
 
