@@ -104,7 +104,7 @@ impl Source {
         None
     }
 
-    fn read(&self, name: &str) -> Result<Box<dyn Read + '_>> {
+    fn read(&self, name: &str) -> Result<Box<dyn Read + Send + '_>> {
         match self {
             Source::Dir(dir) => {
                 let rel = safe(name)

@@ -217,7 +217,7 @@ impl Store {
     /// Unpacks a layer into tmp/, checks that its uncompressed bytes have the
     /// digest `diff_id` (the config lists it), then renames it into layers/.
     /// A layer already there is not unpacked again. Returns its size.
-    pub fn add_layer(&self, diff_id: &Digest, reader: impl Read) -> Result<u64> {
+    pub fn add_layer(&self, diff_id: &Digest, reader: impl Read + Send) -> Result<u64> {
         self.add_layer_checked(diff_id, reader, |_| Ok(()))
     }
 
@@ -225,7 +225,7 @@ impl Store {
     /// place: `check` gets the reader back once the tar is unpacked, or has
     /// failed to be (a pull verifies the compressed blob's digest there, as
     /// it streams through), and its error comes before the unpacking's.
-    pub fn add_layer_checked<R: Read>(
+    pub fn add_layer_checked<R: Read + Send>(
         &self,
         diff_id: &Digest,
         mut reader: R,

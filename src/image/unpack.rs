@@ -7,14 +7,13 @@
 //! `.wh.NAME` a 0:0 character device NAME, `.wh..wh..opq` the xattr
 //! `trusted.overlay.opaque=y` on its directory.
 
-use std::cell::Cell;
 use std::ffi::{CString, OsStr};
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::AtFlags;
@@ -114,60 +113,171 @@ pub fn max_layer_size() -> Result<u64> {
         })
 }
 
-/// Passes at most `left` bytes through; one more is an error, and
-/// `exceeded` says so to the caller (the tar crate wraps read errors).
-struct Bounded<R> {
-    inner: R,
-    left: u64,
-    exceeded: Rc<Cell<bool>>,
-}
-
-impl<R: Read> Read for Bounded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n as u64 > self.left {
-            self.exceeded.set(true);
-            return Err(io::Error::other("the layer is over CTR_MAX_LAYER_SIZE"));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
+/// Bytes handed from one of `unpack`'s threads to the next at a time:
+/// large, so that a layer of 100 MB is a few hundred hand-overs.
+const CHUNK: usize = 256 << 10;
+/// Chunks in flight between two threads: enough to ride out a burst on
+/// either side, and a bound on memory (at most 2 × (IN_FLIGHT + 3) chunks,
+/// 3.5 MiB, per layer being pulled).
+const IN_FLIGHT: usize = 4;
 
 /// Unpacks a layer (plain tar, or gzip-compressed) into `dest`, an empty
 /// directory. Returns the bytes of regular files written (the layer's size)
 /// and the digest of the uncompressed tar (its diff_id, to check). A layer
 /// over `max_layer_size()` once uncompressed is refused.
-pub fn unpack(reader: impl Read, dest: &Path) -> Result<(u64, Digest)> {
+///
+/// Three threads, passing chunks down bounded channels, so that a pull uses
+/// both cores: one reads `reader` (the download, and the blob's digest a
+/// pull computes as it streams), this one inflates, the last hashes the tar
+/// for its diff_id and writes the files. Inflating is the largest part;
+/// the other two share the other core.
+pub fn unpack(reader: impl Read + Send, dest: &Path) -> Result<(u64, Digest)> {
     let limit = max_layer_size()?;
-    let mut reader = BufReader::new(reader);
-    let head = reader.fill_buf().context("reading the layer")?;
-    let plain: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        bail!("the layer is zstd-compressed, which ctr does not read yet");
-    } else {
-        Box::new(reader)
-    };
-    let exceeded = Rc::new(Cell::new(false));
-    let bounded = Bounded {
-        inner: plain,
-        left: limit,
-        exceeded: exceeded.clone(),
-    };
-    let mut hashing = HashingReader::new(bounded);
-    let unpacked = unpack_tar(&mut hashing, dest)
-        .and_then(|size| Ok((size, hashing.finish().context("reading the layer")?.0)));
-    if exceeded.get() {
-        bail!(
-            "the layer is over {limit} bytes once uncompressed (CTR_MAX_LAYER_SIZE): refused, \
-             it may be a gzip bomb; if the image is trusted, raise CTR_MAX_LAYER_SIZE"
-        );
+    let mut reader = reader;
+    let (read_tx, read_rx) = mpsc::sync_channel(IN_FLIGHT);
+    let (read_empty_tx, read_empty_rx) = mpsc::sync_channel(IN_FLIGHT + 2);
+    let (full_tx, full_rx) = mpsc::sync_channel(IN_FLIGHT);
+    let (empty_tx, empty_rx) = mpsc::sync_channel(IN_FLIGHT + 2);
+    std::thread::scope(|scope| {
+        // The compressed bytes have no bound of their own: the bound is on
+        // what they inflate to, and this thread stops when inflating does.
+        let fetcher = scope.spawn(move || feed(&mut reader, u64::MAX, &read_tx, &read_empty_rx));
+        let unpacker = scope.spawn(move || {
+            let mut hashing = HashingReader::new(Chunks::new(full_rx, empty_tx));
+            let size = unpack_tar(&mut hashing, dest)?;
+            Ok((size, hashing.finish().context("reading the layer")?.0))
+        });
+        let inflated = (|| {
+            let mut compressed = Chunks::new(read_rx, read_empty_tx);
+            let head = compressed.fill_buf().context("reading the layer")?;
+            let mut plain: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+                Box::new(flate2::bufread::MultiGzDecoder::new(compressed))
+            } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                bail!("the layer is zstd-compressed, which ctr does not read yet");
+            } else {
+                Box::new(compressed)
+            };
+            Ok(feed(&mut plain, limit, &full_tx, &empty_rx))
+        })();
+        // Hanging up ends the others: the unpacker sees the end of the
+        // tar (or of what could be read of it), the fetcher a closed channel.
+        drop(full_tx);
+        let unpacked = join(unpacker);
+        join(fetcher);
+        if inflated? {
+            bail!(
+                "the layer is over {limit} bytes once uncompressed (CTR_MAX_LAYER_SIZE): \
+                 refused, it may be a gzip bomb; if the image is trusted, raise \
+                 CTR_MAX_LAYER_SIZE"
+            );
+        }
+        unpacked
+    })
+}
+
+fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Reads `plain` (the download, or what it inflates to) to its end in
+/// chunks, sent on `full`, at most `limit` bytes: a read error is sent in
+/// its turn and ends it, as does the next thread hanging up (it failed: its
+/// error says why). Returns whether `plain` went over `limit`: a gzip bomb,
+/// stopped after `limit` bytes.
+fn feed(
+    plain: &mut dyn Read,
+    limit: u64,
+    full: &SyncSender<io::Result<Vec<u8>>>,
+    empty: &Receiver<Vec<u8>>,
+) -> bool {
+    let mut left = limit;
+    loop {
+        // A chunk the unpacker is done with, so that memory is reused
+        // rather than allocated (and faulted in) again.
+        let mut chunk = empty.try_recv().unwrap_or_default();
+        chunk.resize(CHUNK, 0);
+        let mut filled = 0;
+        let mut error = None;
+        while filled < CHUNK {
+            match plain.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    error = Some(err);
+                    break;
+                }
+            }
+        }
+        let over = filled as u64 > left;
+        chunk.truncate(filled.min(usize::try_from(left).unwrap_or(usize::MAX)));
+        left -= chunk.len() as u64;
+        let end = filled == 0;
+        if !chunk.is_empty() && full.send(Ok(chunk)).is_err() {
+            return false;
+        }
+        if over {
+            error = Some(io::Error::other("the layer is over CTR_MAX_LAYER_SIZE"));
+        }
+        if let Some(err) = error {
+            _ = full.send(Err(err));
+            return over;
+        }
+        if end {
+            return false;
+        }
     }
-    unpacked
+}
+
+/// The receiving side of `feed`: the chunks as one stream, each sent back
+/// to be filled again once read.
+struct Chunks {
+    full: Receiver<io::Result<Vec<u8>>>,
+    empty: SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Chunks {
+    fn new(full: Receiver<io::Result<Vec<u8>>>, empty: SyncSender<Vec<u8>>) -> Chunks {
+        Chunks {
+            full,
+            empty,
+            chunk: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.at == self.chunk.len() {
+            let Ok(next) = self.full.recv() else {
+                break;
+            };
+            let read = std::mem::replace(&mut self.chunk, next?);
+            // Never waits: when the sender has enough, this one is dropped.
+            _ = self.empty.try_send(read);
+            self.at = 0;
+        }
+        Ok(&self.chunk[self.at..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.chunk.len());
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
 }
 
 fn unpack_tar(reader: impl Read, dest: &Path) -> Result<u64> {
