@@ -8,7 +8,8 @@
 //! - [`config`]: the image config and how `run`'s options combine with it;
 //! - [`container`]: namespaces, the root filesystem, exec, init, tty;
 //! - [`net`]: bridge networking, published ports, IPAM (a plan and its executor);
-//! - [`exit`]: docker's exit statuses.
+//! - [`exit`]: docker's exit statuses;
+//! - [`lockfile`]: the flock(2) lock files of the store and the network;
 //! - [`show`]: tables and sizes as docker prints them.
 //! - [`system`]: `ctr system check` and `reset`: what ctr left on the host.
 //!
@@ -19,6 +20,7 @@ pub mod container;
 pub mod digest;
 pub mod exit;
 pub mod image;
+pub mod lockfile;
 pub mod net;
 pub mod reference;
 pub mod registry;

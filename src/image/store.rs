@@ -23,11 +23,12 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::image::unpack;
+use crate::lockfile;
 use crate::reference::Reference;
 
 pub const DEFAULT_ROOT: &str = "/var/lib/ctr";
@@ -98,21 +99,7 @@ impl Store {
     /// Takes the store's lock: exclusive to change it, shared to read it and
     /// start containers (so that `rmi` cannot remove a layer being mounted).
     pub fn lock(&self, exclusive: bool) -> Result<Lock> {
-        let path = self.root.join("lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening the lock {}", path.display()))?;
-        let arg = if exclusive {
-            FlockArg::LockExclusive
-        } else {
-            FlockArg::LockShared
-        };
-        let flock = Flock::lock(file, arg)
-            .map_err(|(_, errno)| errno)
-            .with_context(|| format!("locking {}", path.display()))?;
+        let flock = lockfile::lock(&self.root.join("lock"), exclusive)?;
         Ok(Lock { _flock: flock })
     }
 
@@ -122,18 +109,8 @@ impl Store {
     pub fn lock_layer(&self, diff_id: &Digest) -> Result<Lock> {
         let dir = self.root.join("locks");
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        // Never removed: unlinking a lock file others wait on would let two
-        // holders in at once (each on its own inode).
-        let path = dir.join(diff_id.hex());
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening the lock {}", path.display()))?;
-        let flock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| errno)
-            .with_context(|| format!("locking {}", path.display()))?;
+        // Never removed: see crate::lockfile.
+        let flock = lockfile::lock(&dir.join(diff_id.hex()), true)?;
         Ok(Lock { _flock: flock })
     }
 

@@ -10,9 +10,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use super::{GATEWAY, PREFIX, SUBNET};
+use crate::lockfile;
 
 /// The network's lock, held while alive.
 pub struct NetLock(#[allow(dead_code)] Flock<File>);
@@ -32,17 +33,7 @@ impl Ipam {
     /// Takes the network's lock (waiting for another ctr that holds it).
     /// The file is never removed: two holders would then each lock their own.
     pub fn lock(&self) -> Result<NetLock> {
-        let path = self.dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening the lock {}", path.display()))?;
-        let flock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| errno)
-            .with_context(|| format!("locking {}", path.display()))?;
-        Ok(NetLock(flock))
+        Ok(NetLock(lockfile::lock(&self.dir.join("lock"), true)?))
     }
 
     fn lease_dir(&self) -> PathBuf {
