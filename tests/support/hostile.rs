@@ -115,8 +115,11 @@ const SNAPSHOT: &str = "mkdir -p /run/outside/keep && echo secret > /run/outside
     find /run -name 'escaped*' -not -path '*/rootfs/*' -not -path '/run/ctr/layers/*' -not -path '/run/cases/*'; }\n\
     before=$(snap)\n";
 
-/// Starts a writable registry on 127.0.0.1:5000 (storage on /run/reg).
-const REGISTRY: &str = "cat > /run/push.yml <<'CONFIG'\n\
+/// Starts a writable registry on 127.0.0.1:5000 (storage on /run/reg), with
+/// /var/lib on a tmpfs of the sandbox's: skopeo, as root, keeps a cache in
+/// /var/lib/containers, which must not land on the host's disk.
+const REGISTRY: &str = "mount -t tmpfs hostile-var-lib /var/lib\n\
+    cat > /run/push.yml <<'CONFIG'\n\
     version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\n\
     storage:\n  filesystem: {rootdirectory: /run/reg}\n  maintenance: {uploadpurging: {enabled: false}}\n\
     http: {addr: 127.0.0.1:5000}\nCONFIG\n\

@@ -150,6 +150,9 @@ pub struct Host {
     mounts: Vec<String>,
     /// Links, addresses, routes and firewall rules of the host's network namespace.
     network: String,
+    /// What is in the host's directories that container tools write to when
+    /// they run as root (skopeo's and podman's caches and configuration).
+    state_dirs: Vec<String>,
 }
 
 impl Host {
@@ -173,10 +176,21 @@ impl Host {
             .output()
             .expect("reading the host's network state");
         let network = String::from_utf8_lossy(&network.stdout).into_owned();
+        let state_dirs = ["/var/lib", "/etc/containers"]
+            .iter()
+            .flat_map(|dir| {
+                std::fs::read_dir(dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(move |e| format!("{dir}/{}", e.file_name().to_string_lossy()))
+            })
+            .collect();
         Host {
             hostname,
             mounts,
             network,
+            state_dirs,
         }
     }
 
@@ -200,6 +214,14 @@ impl Host {
         assert_eq!(
             self.network, now.network,
             "the host's links, addresses, routes or rules changed"
+        );
+        let mut before = self.state_dirs.clone();
+        let mut after = now.state_dirs;
+        before.sort();
+        after.sort();
+        assert_eq!(
+            before, after,
+            "a test wrote to /var/lib or /etc/containers on the host"
         );
     }
 }
