@@ -1,27 +1,13 @@
-//! Registry faults that tests/ctr_pull.rs does not try, through a copy of
-//! its proxy with two more faults (tests/support/ctr_faults_proxy.py): a blob
-//! whose connection closes early, and blobs redirected to another host.
+//! Registry faults that tests/ctr_pull.rs does not try, through the same
+//! proxy (tests/support/ctr_pull_proxy.py): a blob whose connection closes
+//! early, and blobs redirected to another host.
 mod support;
 
-use support::ctr_pull::{run, store_left};
+use support::ctr_pull::{proxy, run, store_left};
 use support::registry::{self, Auth, ADDRESS};
-use support::{quote, repo};
 
 const PROXY: &str = "127.0.0.1:5003";
 const LOG: &str = "/run/proxy.log";
-
-/// Shell lines that start the faults proxy on LISTEN in front of UPSTREAM,
-/// logging to LOG (`GET PATH STATUS auth=yes|no`), and wait for it.
-fn proxy(listen: &str, upstream: &str, log: &str, options: &str) -> String {
-    let script = repo().join("tests/support/ctr_faults_proxy.py");
-    format!(
-        "python3 {} {listen} {upstream} {log} {options} &\n\
-         for i in $(seq 100); do \
-         [ \"$(curl -s -o /dev/null -w '%{{http_code}}' http://{listen}/v2/)\" != 000 ] && break; \
-         sleep 0.05; done\n: > {log}\n",
-        quote(&script.display().to_string()),
-    )
-}
 
 /// The base layer of library/busybox:latest (1 MB), in shell: `$base`.
 const BASE_LAYER: &str = "base=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A small HTTP proxy in front of the fixture registry, for ctr pull's tests:
-it logs every request, and can slow, fail or strip what passes through.
+"""A small HTTP proxy in front of the fixture registry, for ctr pull's tests
+(tests/ctr_pull.rs, tests/ctr_faults.rs): it logs every request, and can
+slow, fail, strip, cut short or redirect what passes through.
 
   ctr_pull_proxy.py LISTEN-ADDR:PORT UPSTREAM-ADDR:PORT LOG [OPTIONS]
 
@@ -11,6 +12,13 @@ it logs every request, and can slow, fail or strip what passes through.
   --unauth TEXT:N     forward the first N requests whose path contains TEXT
                       without their Authorization (so the registry answers
                       401 with a fresh challenge: an expired token's case)
+
+  --truncate TEXT:N:BYTES
+                      for the first N requests whose path contains TEXT, send
+                      the upstream's headers (its Content-Length too), then
+                      only BYTES of the body, and close the connection
+  --redirect TEXT:URL answer every request whose path contains TEXT with 307
+                      and `Location: URL` + the path (another host)
 
 LOG gets one line per request: `GET PATH STATUS auth=yes|no`.
 """
@@ -33,7 +41,7 @@ class Server(ThreadingMixIn, HTTPServer):
 
 def main():
     listen, upstream, log_path = sys.argv[1:4]
-    rate, fails, unauths = None, [], []
+    rate, fails, unauths, truncates, redirects = None, [], [], [], []
     args = sys.argv[4:]
     while args:
         opt, value, args = args[0], args[1], args[2:]
@@ -46,6 +54,12 @@ def main():
         elif opt == "--unauth":
             text, count = value.rsplit(":", 1)
             unauths.append({"text": text, "left": int(count)})
+        elif opt == "--truncate":
+            text, count, size = value.rsplit(":", 2)
+            truncates.append({"text": text, "left": int(count), "bytes": int(size)})
+        elif opt == "--redirect":
+            text, url = value.split(":", 1)
+            redirects.append({"text": text, "url": url})
         else:
             sys.exit(f"ctr_pull_proxy.py: unknown option {opt}")
     lock = threading.Lock()
@@ -70,6 +84,15 @@ def main():
                 log.write(f"{self.command} {self.path} {status} auth={auth}\n")
 
         def do_GET(self):
+            for rule in redirects:
+                if rule["text"] in self.path:
+                    self.send_response(307)
+                    self.send_header("Location", rule["url"] + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    self.note(307)
+                    return
+            cut = take(truncates, self.path)
             fail = take(fails, self.path)
             if fail:
                 body = b'{"errors":[{"code":"INJECTED","message":"by ctr_pull_proxy"}]}'
@@ -95,15 +118,25 @@ def main():
             self.end_headers()
             self.note(answer.status)
             chunk = 16384 if rate is None else max(1024, rate // 20)
+            left = None if cut is None else cut["bytes"]
             try:
                 while True:
-                    data = answer.read(chunk)
+                    want = chunk if left is None else min(chunk, left)
+                    if want == 0:
+                        # Cut short: close the connection under the client.
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        break
+                    data = answer.read(want)
+                    if left is not None:
+                        left -= len(data)
                     if not data:
                         break
                     self.wfile.write(data)
                     if rate is not None:
                         time.sleep(len(data) / rate)
-            except (BrokenPipeError, ConnectionResetError):
+            except (BrokenPipeError, ConnectionResetError, OSError):
                 pass
             conn.close()
 
