@@ -184,8 +184,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             require_root("removing images")?;
             let store = store(cli.root)?;
             let lock = store.lock(true)?;
-            let in_use =
-                |id: &ctr::digest::Digest| container::image_in_use(&store, id).unwrap_or(true);
+            let in_use = |id: &ctr::digest::Digest| container::image_in_use(&store, id);
             for name in images {
                 let report = store
                     .remove(&name, &in_use, &lock)

@@ -5,14 +5,14 @@
 //! directory, and execs.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use anyhow::{bail, Context, Result};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::SigSet;
-use nix::unistd::{chroot, fchdir, fork, setgid, setgroups, setuid, ForkResult, Gid, Uid};
+use nix::unistd::{chroot, fchdir, fork, ForkResult};
 
-use super::{tty, wait_forwarding, Record, State};
+use super::{spawn, tty, wait_forwarding, Record, State};
 use crate::{config, exit};
 
 /// What to run, as `ctr exec [-i] [-t] NAME CMD...` asked.
@@ -112,30 +112,23 @@ fn start(record: &Record, exec: &Exec, slave: Option<&OwnedFd>) -> u8 {
     if let Err(err) = set_stdio(slave, exec.interactive) {
         return fail(exit::FAILED, format!("{err:#}"));
     }
-    let read = |p: &str| std::fs::read_to_string(p).ok();
-    let user = match config::resolve_user(
-        &record.user,
-        read("/etc/passwd").as_deref(),
-        read("/etc/group").as_deref(),
-    ) {
+    let user = (|| {
+        let passwd = spawn::read_optional("/etc/passwd")?;
+        let group = spawn::read_optional("/etc/group")?;
+        config::resolve_user(&record.user, passwd.as_deref(), group.as_deref())
+    })();
+    let user = match user {
         Ok(user) => user,
         Err(err) => return fail(exit::FAILED, format!("user {:?}: {err:#}", record.user)),
     };
     let env = config::with_home(record.env.clone(), &user.home);
-    let became = (|| -> Result<()> {
-        let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-        setgroups(&groups).context("setting the supplementary groups")?;
-        setgid(Gid::from_raw(user.gid)).with_context(|| format!("setting the gid {}", user.gid))?;
-        setuid(Uid::from_raw(user.uid)).with_context(|| format!("setting the uid {}", user.uid))?;
-        let cwd = if record.cwd.is_empty() {
-            "/"
-        } else {
-            &record.cwd
-        };
-        std::env::set_current_dir(cwd)
-            .with_context(|| format!("entering the working directory {cwd}"))
-    })();
-    if let Err(err) = became {
+    // Records written before the working directory was kept have none: "/".
+    let cwd = if record.cwd.is_empty() {
+        "/"
+    } else {
+        &record.cwd
+    };
+    if let Err(err) = spawn::become_user(&user, cwd) {
         return fail(exit::FAILED, format!("{err:#}"));
     }
     let failure = super::exec::exec(&exec.argv, &env);
@@ -143,15 +136,6 @@ fn start(record: &Record, exec: &Exec, slave: Option<&OwnedFd>) -> u8 {
 }
 
 fn set_stdio(slave: Option<&OwnedFd>, interactive: bool) -> Result<()> {
-    let dup = |fd: RawFd, targets: &[RawFd]| -> Result<()> {
-        for &target in targets {
-            // SAFETY: dup2 onto stdio, of a descriptor we own.
-            if unsafe { libc::dup2(fd, target) } < 0 {
-                return Err(std::io::Error::last_os_error()).context("setting up stdio");
-            }
-        }
-        Ok(())
-    };
     match slave {
         Some(slave) => {
             nix::unistd::setsid().context("starting a session")?;
@@ -160,11 +144,11 @@ fn set_stdio(slave: Option<&OwnedFd>, interactive: bool) -> Result<()> {
                 return Err(std::io::Error::last_os_error())
                     .context("making the pty the controlling terminal");
             }
-            dup(slave.as_raw_fd(), &[0, 1, 2])
+            spawn::dup_onto(slave.as_raw_fd(), &[0, 1, 2])
         }
         None if !interactive => {
             let null = File::open("/dev/null").context("opening /dev/null")?;
-            dup(null.as_raw_fd(), &[0])
+            spawn::dup_onto(null.as_raw_fd(), &[0])
         }
         None => Ok(()),
     }

@@ -140,7 +140,10 @@ pub fn records(store: &Store) -> Result<Vec<Record>> {
     let dir = containers_dir(store);
     let mut out = Vec::new();
     for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path().join("container.json");
+        let path = entry
+            .with_context(|| format!("reading {}", dir.display()))?
+            .path()
+            .join("container.json");
         // A container being created or removed has no record yet, or no more.
         if let Ok(bytes) = fs::read(&path) {
             out.push(

@@ -136,7 +136,7 @@ fn start(spec: &Spec, ready: &Ready) -> u8 {
     if let Err(err) = SigSet::empty().thread_set_mask() {
         return fail(spec, exit::FAILED, &format!("unblocking signals: {err}")) as u8;
     }
-    let failure = match become_user(spec, &ready.user) {
+    let failure = match become_user(&ready.user, &spec.process.cwd) {
         Ok(()) => exec::exec(&spec.process.argv, &ready.env),
         Err(err) => exec::Failure {
             status: exit::FAILED,
@@ -168,12 +168,14 @@ fn prepare(spec: &Spec) -> Result<Ready> {
     Ok(Ready { user, env })
 }
 
-fn become_user(spec: &Spec, user: &config::User) -> Result<()> {
+/// The user's groups and ids, then its working directory (as that user:
+/// a directory it may not enter is an error here, not later). `ctr exec`
+/// does the same.
+pub(super) fn become_user(user: &config::User, cwd: &str) -> Result<()> {
     let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&groups).context("setting the supplementary groups")?;
     setgid(Gid::from_raw(user.gid)).with_context(|| format!("setting the gid {}", user.gid))?;
     setuid(Uid::from_raw(user.uid)).with_context(|| format!("setting the uid {}", user.uid))?;
-    let cwd = &spec.process.cwd;
     std::env::set_current_dir(cwd)
         .with_context(|| format!("entering the working directory {cwd} as uid {}", user.uid))
 }
@@ -192,7 +194,7 @@ fn set_stdio(stdio: &Stdio) -> Result<()> {
     Ok(())
 }
 
-fn dup_onto(fd: RawFd, targets: &[RawFd]) -> Result<()> {
+pub(super) fn dup_onto(fd: RawFd, targets: &[RawFd]) -> Result<()> {
     for &target in targets {
         // SAFETY: dup2 on descriptors we own; the targets are stdio.
         if unsafe { libc::dup2(fd, target) } < 0 {
@@ -202,7 +204,9 @@ fn dup_onto(fd: RawFd, targets: &[RawFd]) -> Result<()> {
     Ok(())
 }
 
-fn read_optional(path: &str) -> Result<Option<String>> {
+/// A file of the container's, None when it has none (an image without
+/// /etc/group, say); any other error is one.
+pub(super) fn read_optional(path: &str) -> Result<Option<String>> {
     match File::open(path) {
         Ok(mut f) => {
             let mut text = String::new();

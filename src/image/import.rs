@@ -232,7 +232,11 @@ fn blob_name(digest: &Digest) -> String {
 fn read_blob(source: &Source, digest: &Digest) -> Result<Vec<u8>> {
     let bytes = source.read_all(&blob_name(digest), MAX_JSON)?;
     if &Digest::of(&bytes) != digest {
-        bail!("the blob {digest} in the layout is corrupt");
+        bail!(
+            "the blob {digest} in the layout is corrupt (its bytes hash to {}): \
+             export the image again (docker save, skopeo copy) and import that",
+            Digest::of(&bytes)
+        );
     }
     Ok(bytes)
 }

@@ -149,13 +149,9 @@ impl Store {
         if dest.exists() {
             return Ok(digest);
         }
-        let tmp = self.temp_path("blob");
-        let mut file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &dest).with_context(|| format!("storing the blob {digest}"))?;
-        sync_dir(dest.parent().expect("blobs/sha256"))?;
+        // A new name: written to tmp/, fsync'd, renamed, directory synced.
+        self.write_atomic(&dest, bytes)
+            .with_context(|| format!("storing the blob {digest}"))?;
         Ok(digest)
     }
     // ANCHOR_END: put_blob
@@ -167,7 +163,12 @@ impl Store {
     /// Reads a blob back, checking it was not changed since.
     pub fn blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
-        let bytes = fs::read(&path).with_context(|| format!("reading the blob {digest}"))?;
+        let bytes = fs::read(&path).with_context(|| {
+            format!(
+                "reading the blob {}: remove the image and import or pull it again",
+                path.display()
+            )
+        })?;
         if &Digest::of(&bytes) != digest {
             bail!(
                 "the blob {} is corrupt: remove the image and import it again",
@@ -342,7 +343,7 @@ impl Store {
     pub fn remove(
         &self,
         name: &str,
-        in_use: &dyn Fn(&Digest) -> bool,
+        in_use: &dyn Fn(&Digest) -> Result<bool>,
         lock: &Lock,
     ) -> Result<Vec<String>> {
         let (record, reference) = self.resolve(name)?;
@@ -364,7 +365,7 @@ impl Store {
             None => naming.clone(),
         };
         let last = untag.len() == naming.len();
-        if last && in_use(&record.id) {
+        if last && in_use(&record.id)? {
             bail!(
                 "image {} is in use by a running container: stop it first",
                 record.id.short()

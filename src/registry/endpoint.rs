@@ -66,10 +66,6 @@ impl Endpoint {
     pub fn url(&self, what: &str) -> String {
         format!("{}/v2/{}/{what}", self.base, self.repository)
     }
-
-    pub fn is_https(&self) -> bool {
-        self.base.starts_with("https://")
-    }
 }
 
 // ANCHOR: endpoint
@@ -154,7 +150,7 @@ mod tests {
             e.url("manifests/latest"),
             "https://registry-1.docker.io/v2/library/redis/manifests/latest"
         );
-        assert!(!e.mirror && e.is_https());
+        assert!(!e.mirror && e.base.starts_with("https://"));
         assert_eq!(at("quay.io/a/b", &none).base, "https://quay.io");
         assert_eq!(at("localhost:5000/a", &none).base, "http://localhost:5000");
         assert_eq!(at("127.0.0.1:5000/a", &none).base, "http://127.0.0.1:5000");
