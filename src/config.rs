@@ -3,7 +3,9 @@
 //! Pure functions: the container's side reads /etc/passwd and /etc/group and
 //! hands them in; nothing here touches the system.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+
+use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
 
 /// docker's PATH for a Linux container whose image sets none.
@@ -58,6 +60,26 @@ pub struct RootFs {
     #[serde(rename = "type")]
     pub kind: String,
     pub diff_ids: Vec<String>,
+}
+
+impl ImageConfig {
+    /// The digests of the layers' uncompressed tars, checked against the
+    /// number of layers the manifest lists: a pull and an import both trust
+    /// a layer only once its tar hashes to one of these.
+    pub fn diff_ids(&self, layers: usize) -> Result<Vec<Digest>> {
+        if self.rootfs.diff_ids.len() != layers {
+            bail!(
+                "the image lists {} layers in its config and {layers} in its manifest: \
+                 it is malformed; rebuild or re-push it",
+                self.rootfs.diff_ids.len()
+            );
+        }
+        self.rootfs
+            .diff_ids
+            .iter()
+            .map(|d| Digest::parse(d).context("the config's rootfs.diff_ids"))
+            .collect()
+    }
 }
 
 /// What the user asked for on `ctr run`'s command line.
@@ -341,6 +363,32 @@ pub fn resolve_user(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diff_ids_must_match_the_manifest() {
+        let hex = "a".repeat(64);
+        let config = ImageConfig {
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: vec![format!("sha256:{hex}")],
+            },
+            ..Default::default()
+        };
+        assert_eq!(config.diff_ids(1).unwrap()[0].hex(), hex);
+        let err = config.diff_ids(2).unwrap_err().to_string();
+        assert!(
+            err.contains("1 layers in its config and 2 in its manifest"),
+            "{err}"
+        );
+        let bad = ImageConfig {
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: vec!["sha256:../../etc".into()],
+            },
+            ..Default::default()
+        };
+        assert!(bad.diff_ids(1).is_err());
+    }
 
     fn strings(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| w.to_string()).collect()

@@ -414,21 +414,15 @@ fn store_image(
     refs: Vec<Reference>,
     lock: &Lock,
 ) -> Result<Imported> {
-    let config: ImageConfig =
-        serde_json::from_slice(&found.config).context("parsing the image config")?;
     let id = Digest::of(&found.config);
-    if config.rootfs.diff_ids.len() != found.layers.len() {
-        bail!(
-            "the image {} lists {} layers in its config and {} in its manifest",
-            id.short(),
-            config.rootfs.diff_ids.len(),
-            found.layers.len()
-        );
-    }
+    let config: ImageConfig = serde_json::from_slice(&found.config)
+        .with_context(|| format!("parsing the image config {id}"))?;
+    let diff_ids = config
+        .diff_ids(found.layers.len())
+        .with_context(|| format!("the image {}", id.short()))?;
     let mut layers = Vec::new();
     let (mut added, mut shared) = (0, 0);
-    for ((member, digest), diff_id) in found.layers.iter().zip(&config.rootfs.diff_ids) {
-        let diff_id = Digest::parse(diff_id).context("the config's rootfs.diff_ids")?;
+    for ((member, digest), diff_id) in found.layers.iter().zip(diff_ids) {
         if store.has_layer(&diff_id) {
             shared += 1;
         } else {

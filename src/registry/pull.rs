@@ -105,19 +105,7 @@ fn fetch_and_store(
     let config_bytes = client.small_blob(&manifest.config.digest, MAX_CONFIG)?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes)
         .with_context(|| format!("parsing the image config {}", manifest.config.digest))?;
-    if config.rootfs.diff_ids.len() != manifest.layers.len() {
-        bail!(
-            "the image lists {} layers in its config and {} in its manifest: it is malformed",
-            config.rootfs.diff_ids.len(),
-            manifest.layers.len()
-        );
-    }
-    let diff_ids = config
-        .rootfs
-        .diff_ids
-        .iter()
-        .map(|d| Digest::parse(d).context("the config's rootfs.diff_ids"))
-        .collect::<Result<Vec<_>>>()?;
+    let diff_ids = config.diff_ids(manifest.layers.len())?;
     let jobs: Vec<(Digest, Descriptor)> = diff_ids
         .iter()
         .cloned()
