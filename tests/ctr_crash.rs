@@ -7,16 +7,7 @@
 mod support;
 
 use support::ctr::in_sandbox;
-use support::network::snapshot_command;
-
-/// Shell lines that record, in FILE, the host's links, addresses, routes,
-/// rules and mount points.
-fn host_command(file: &str) -> String {
-    format!(
-        "{}; cut -d' ' -f5 /proc/self/mountinfo >> {file}",
-        snapshot_command(file)
-    )
-}
+use support::network::host_command;
 
 #[test]
 fn ctr_killed_after_the_veth_exists_is_cleaned_by_rm() {

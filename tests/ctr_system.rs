@@ -5,16 +5,7 @@
 mod support;
 
 use support::ctr::in_sandbox;
-use support::network::{outside_script, snapshot_command};
-
-/// Shell lines that record, in FILE, what ctr could leave on the host: links,
-/// addresses, routes, iptables rules (network.rs's snapshot) and the mount table.
-fn host_command(file: &str) -> String {
-    format!(
-        "{}; cut -d' ' -f5 /proc/self/mountinfo >> {file}",
-        snapshot_command(file)
-    )
-}
+use support::network::{host_command, outside_script};
 
 #[test]
 fn a_clean_store_checks_clean() {

@@ -17,7 +17,7 @@ fn lesson() -> Lesson {
 fn run(script: &str) -> Outcome {
     let lesson = lesson();
     lesson.sandbox(&format!(
-        "{}B={} IMAGE={}\n$B pull $IMAGE 2>/dev/null\n{script}",
+        "{}B={} IMAGE={}\n$B pull $IMAGE >/dev/null 2>&1 || exit 98\n{script}",
         outside_script(),
         quote(&lesson.bin.display().to_string()),
         lesson.image.as_deref().unwrap()

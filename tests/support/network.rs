@@ -42,6 +42,15 @@ pub fn whoami_command() -> String {
     format!("timeout 3 wget -q -O - {WHOAMI_URL} || echo unreachable")
 }
 
+/// `snapshot_command` plus the mount points: all that ctr could leave on a
+/// host, to compare before and after.
+pub fn host_command(file: &str) -> String {
+    format!(
+        "{}; cut -d' ' -f5 /proc/self/mountinfo >> {file}",
+        snapshot_command(file)
+    )
+}
+
 /// The host's network state, seen from inside a sandbox script: links, addresses,
 /// routes and rules, one file, to compare before and after. (`iptables -S`
 /// lists the chains and rules of a table whether or not nftables holds an
