@@ -63,7 +63,7 @@ pub fn ensure_bridge(_lock: &Lock) -> Result<()> {
     if let Some(route) = routes.lines().map(str::trim).find(|r| collides(r)) {
         bail!(
             "the containers' subnet {SUBNET}/{PREFIX} overlaps a route the host \
-             already has ({route}): making {BRIDGE} would break it; change SUBNET"
+             already has ({route}): making {BRIDGE} would break it; pick a free SUBNET in net.rs"
         );
     }
     run(&["ip", "link", "add", BRIDGE, "type", "bridge"])?;
