@@ -57,9 +57,9 @@ fn blobs_redirected_to_another_host_get_no_authorization() {
         "{}\
          sed -e 's/addr: 127.0.0.1:5000/addr: 127.0.0.2:5006/' -e '/^auth:/,$d' /run/registry.yml > /run/cdn.yml\n\
          docker-registry serve /run/cdn.yml > /run/cdn.log 2>&1 &\n\
-         for i in $(seq 100); do curl -fs -o /dev/null http://127.0.0.2:5006/v2/ && break; sleep 0.05; done\n\
-         {}{}",
+         {}\n{}{}",
         registry::start(Auth::Token("token")),
+        registry::wait_http("127.0.0.2:5006", "/v2/"),
         proxy("127.0.0.2:5004", "127.0.0.2:5006", "/run/cdn-proxy.log", ""),
         proxy(
             PROXY,

@@ -28,11 +28,9 @@ pub fn run(prelude: &str, body: &str) -> Outcome {
 pub fn proxy(listen: &str, upstream: &str, log: &str, options: &str) -> String {
     let script = repo().join("tests/support/ctr_pull_proxy.py");
     format!(
-        "python3 {} {listen} {upstream} {log} {options} &\n\
-         for i in $(seq 100); do \
-         [ \"$(curl -s -o /dev/null -w '%{{http_code}}' http://{listen}/v2/)\" != 000 ] && break; \
-         sleep 0.05; done\n: > {log}\n",
+        "python3 {} {listen} {upstream} {log} {options} &\n{}\n: > {log}\n",
         quote(&script.display().to_string()),
+        super::registry::wait_http(listen, "/v2/"),
     )
 }
 

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::ctr::{busybox_layer, in_sandbox, sha256_hex, write_layout};
+use super::registry::{wait_http, ADDRESS};
 use super::{binary, quote, Outcome};
 
 /// A tar archive written block by block.
@@ -118,13 +119,17 @@ const SNAPSHOT: &str = "mkdir -p /run/outside/keep && echo secret > /run/outside
 /// Starts a writable registry on 127.0.0.1:5000 (storage on /run/reg), with
 /// /var/lib on a tmpfs of the sandbox's: skopeo, as root, keeps a cache in
 /// /var/lib/containers, which must not land on the host's disk.
-const REGISTRY: &str = "mount -t tmpfs hostile-var-lib /var/lib\n\
-    cat > /run/push.yml <<'CONFIG'\n\
-    version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\n\
-    storage:\n  filesystem: {rootdirectory: /run/reg}\n  maintenance: {uploadpurging: {enabled: false}}\n\
-    http: {addr: 127.0.0.1:5000}\nCONFIG\n\
-    docker-registry serve /run/push.yml > /run/registry.log 2>&1 &\n\
-    for i in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:5000/v2/ && break; sleep 0.05; done\n";
+fn push_registry() -> String {
+    format!(
+        "mount -t tmpfs hostile-var-lib /var/lib\n\
+         cat > /run/push.yml <<'CONFIG'\n\
+         version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\n\
+         storage:\n  filesystem: {{rootdirectory: /run/reg}}\n  maintenance: {{uploadpurging: {{enabled: false}}}}\n\
+         http: {{addr: {ADDRESS}}}\nCONFIG\n\
+         docker-registry serve /run/push.yml > /run/registry.log 2>&1 &\n{}\n",
+        wait_http(ADDRESS, "/v2/")
+    )
+}
 
 /// One hostile image: a name, and its layers on top of busybox's.
 pub struct Case {
@@ -142,8 +147,9 @@ pub struct Case {
 /// named hostile-*), `ctr tmp: N`, `lesson tmp: N`.
 pub fn through_both(dir: &Path, env: &str, cases: &[Case], after: &str) -> Outcome {
     let mut script = format!(
-        "B={}\n{SNAPSHOT}{REGISTRY}",
-        quote(&binary("step-04-pull").display().to_string())
+        "B={}\n{SNAPSHOT}{}",
+        quote(&binary("step-04-pull").display().to_string()),
+        push_registry()
     );
     for case in cases {
         let mut layers = vec![busybox_layer()];

@@ -59,14 +59,14 @@ pub fn start_on(storage: &Path, auth: Auth) -> String {
             quote(&f.dir.join("root.crt").display().to_string()),
             LOGIN.0,
             LOGIN.1,
-            wait_for(ISSUER, "/token"),
+            wait_http(ISSUER, "/token"),
         );
     }
     format!(
         "cat > /run/registry.yml <<'CONFIG'\n{config}CONFIG\n\
          docker-registry serve /run/registry.yml > /run/registry.log 2>&1 &\n\
          {issuer}{}\n",
-        wait_for(ADDRESS, "/v2/")
+        wait_http(ADDRESS, "/v2/")
     )
 }
 
@@ -94,12 +94,13 @@ pub fn start_static() -> String {
         quote(&server.display().to_string()),
         STATIC.rsplit(':').next().unwrap(),
         quote(&fixtures().dir.join("static").display().to_string()),
-        wait_for(STATIC, "/v2/"),
+        wait_http(STATIC, "/v2/"),
     )
 }
 
-/// Waits (up to 5 s) until something answers HTTP at ADDRESS.
-fn wait_for(address: &str, path: &str) -> String {
+/// Shell lines that wait (up to 5 s) until something answers HTTP at
+/// ADDRESS, whatever its status (a token registry's /v2/ answers 401).
+pub fn wait_http(address: &str, path: &str) -> String {
     format!(
         "for i in $(seq 100); do \
          [ \"$(curl -s -o /dev/null -w '%{{http_code}}' http://{address}{path})\" != 000 ] && break; \
