@@ -20,4 +20,5 @@ recheck!(
     host_paths_are_invisible,
     host_mounts_are_unchanged,
     rootfs_errors,
+    host_descriptors_do_not_reach_the_container,
 );

@@ -513,6 +513,7 @@ recheck!(
     proc_lists_only_the_container,
     host_paths_are_invisible,
     host_mounts_are_unchanged,
+    host_descriptors_do_not_reach_the_container,
 );
 
 // --- transcripts for the book ------------------------------------------------

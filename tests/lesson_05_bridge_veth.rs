@@ -219,6 +219,7 @@ recheck!(
     host_paths_are_invisible,
     host_mounts_are_unchanged,
     sigterm_without_a_handler,
+    host_descriptors_do_not_reach_the_container,
 );
 
 // --- the chapter's transcript ------------------------------------------------

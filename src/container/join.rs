@@ -112,6 +112,10 @@ fn start(record: &Record, exec: &Exec, slave: Option<&OwnedFd>) -> u8 {
     if let Err(err) = set_stdio(slave, exec.interactive) {
         return fail(exit::FAILED, format!("{err:#}"));
     }
+    // Before the working directory is entered: see fds.rs.
+    if let Err(err) = super::fds::close_inherited(None) {
+        return fail(exit::FAILED, format!("{err:#}"));
+    }
     let user = (|| {
         let passwd = spawn::read_optional("/etc/passwd")?;
         let group = spawn::read_optional("/etc/group")?;

@@ -5,6 +5,7 @@
 //! `--init` puts [`init`] between them; `-t` adds a [`tty`].
 
 pub mod exec;
+pub mod fds;
 pub mod init;
 pub mod join;
 pub mod lifecycle;

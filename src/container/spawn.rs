@@ -19,7 +19,7 @@ use nix::unistd::{pipe2, setgid, setgroups, sethostname, setuid, Gid, Pid, Uid};
 
 use crate::config::{self, Process};
 use crate::container::rootfs::{self, Overlay};
-use crate::container::{exec, init, tty};
+use crate::container::{exec, fds, init, tty};
 use crate::exit;
 
 /// Everything the child needs, prepared by the parent before clone.
@@ -111,6 +111,15 @@ fn child(spec: &Spec, wait_end: &OwnedFd, go_raw: RawFd) -> isize {
         // The parent gave up before letting us go: it has said why.
         _ => return exit::FAILED.into(),
     }
+    // Before any path of the container's is resolved (its working directory
+    // above all): see fds.rs. The console socket stays until the pty is sent.
+    let console = match &spec.stdio {
+        Stdio::Console { socket, .. } => Some(socket.as_raw_fd()),
+        Stdio::Inherit { .. } => None,
+    };
+    if let Err(err) = fds::close_inherited(console) {
+        return fail(spec, exit::FAILED, &format!("{err:#}"));
+    }
     let ready = match prepare(spec) {
         Ok(ready) => ready,
         Err(err) => return fail(spec, exit::FAILED, &format!("{err:#}")),
@@ -149,8 +158,9 @@ fn start(spec: &Spec, ready: &Ready) -> u8 {
 /// Stdio, root, hostname, and the user looked up in the image's files; then
 /// the terminal (`-t`), which must be made inside the root, on its devpts.
 fn prepare(spec: &Spec) -> Result<Ready> {
-    set_stdio(&spec.stdio)?;
     rootfs::enter(&spec.overlay, &spec.binds)?;
+    // Inside the root: stdin is the container's own /dev/null, not the host's.
+    set_stdio(&spec.stdio)?;
     sethostname(&spec.hostname)
         .with_context(|| format!("setting the hostname to {:?}", spec.hostname))?;
     let passwd = read_optional("/etc/passwd")?;
@@ -164,6 +174,9 @@ fn prepare(spec: &Spec) -> Result<Ready> {
         .with_context(|| format!("creating the working directory {cwd}"))?;
     if let Stdio::Console { socket, size } = &spec.stdio {
         tty::make_console(socket, size.as_ref(), Uid::from_raw(user.uid))?;
+        // The pty is stdio now: nothing of ctr's stays open in the container,
+        // not even in an --init that never execs.
+        fds::close_inherited(None)?;
     }
     Ok(Ready { user, env })
 }

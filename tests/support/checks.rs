@@ -336,6 +336,20 @@ pub fn host_mounts_are_unchanged(lesson: &Lesson) {
     assert_eq!(out.stdout, "1\n", "the leak was not seen: {}", out.both());
 }
 
+/// From lesson 3: no descriptor of the lesson's caller reaches the
+/// container. The caller holds the sandbox's /etc open as fd 7 (a shell's
+/// `exec 7</etc`); through it, `/proc/self/fd/7/..` would be the sandbox's
+/// `/`, whatever the root (runc's CVE-2024-21626 was such a descriptor).
+pub fn host_descriptors_do_not_reach_the_container(lesson: &Lesson) {
+    let probe = "ls /proc/self/fd | tr '\\n' ' '; \
+                 test -e /proc/self/fd/7 && cat /proc/self/fd/7/hostname; true";
+    let run = lesson.command(&[], &["sh", "-c", probe]);
+    let out = lesson.sandbox(&format!("exec 7</etc\n{run}"));
+    assert_eq!(out.status, 0, "{}", out.both());
+    // 3 is the listing's own directory.
+    assert_eq!(out.stdout, "0 1 2 3 ", "{}", out.both());
+}
+
 /// From lesson 3: a ROOTFS that is missing or not a directory is refused
 /// with a message that says what to do.
 pub fn rootfs_errors(lesson: &Lesson) {

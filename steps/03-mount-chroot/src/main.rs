@@ -97,6 +97,9 @@ fn container(hostname: &str, rootfs: &Path, argv: &[CString]) -> isize {
     if let Err(err) = restore_signals() {
         return fail(&format!("restoring signals: {err}"));
     }
+    if let Err(err) = close_inherited_fds() {
+        return fail(&format!("{err:#}"));
+    }
     if let Err(err) = sethostname(hostname) {
         return fail(&format!("setting the hostname to {hostname:?}: {err}"));
     }
@@ -106,6 +109,27 @@ fn container(hostname: &str, rootfs: &Path, argv: &[CString]) -> isize {
     exec(argv)
 }
 // ANCHOR_END: container
+
+// ANCHOR: close_fds
+/// Closes every descriptor but stdin, stdout and stderr. A child inherits
+/// all of its parent's, and so all that the parent's caller left open: one
+/// that names a directory of the host (a shell's `exec 7</etc`) is a way
+/// out of any root, chroot or pivot_root alike, since `/proc/self/fd/7/..`
+/// is the host's `/` (runc's CVE-2024-21626 was such a descriptor).
+fn close_inherited_fds() -> Result<()> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .context("listing /proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    // The listing's own descriptor is among them, closed already: the
+    // second close fails with EBADF, which changes nothing.
+    for fd in fds {
+        _ = nix::unistd::close(fd);
+    }
+    Ok(())
+}
+// ANCHOR_END: close_fds
 
 // ANCHOR: enter_rootfs
 /// Makes ROOTFS the container's / and gives it a /proc of its own.
