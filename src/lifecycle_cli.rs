@@ -114,7 +114,7 @@ pub fn dispatch(store: &Store, command: Lifecycle) -> Result<u8> {
                 interactive,
                 tty,
             };
-            join::exec(&record, &exec).with_context(|| format!("exec in {name}"))
+            join::exec(store, &record, &exec).with_context(|| format!("exec in {name}"))
         }
         Lifecycle::Stop { time, names } => each(&names, "stopping", &|n| {
             lifecycle::stop(store, n, Duration::from_secs(time))

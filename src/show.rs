@@ -148,6 +148,40 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(days * 86400 + h * 3600 + mi * 60 + s - offset).ok()
 }
 
+/// An RFC 3339 time in UTC with nanoseconds, as runc writes them
+/// (`2024-05-01T12:30:15.123456789Z`), from a time since the epoch.
+pub fn format_rfc3339(since_epoch: std::time::Duration) -> String {
+    let secs = since_epoch.as_secs() as i64;
+    let (days, rest) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // The civil date from days (Howard Hinnant's algorithm, the inverse of
+    // the one above).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since_epoch.subsec_nanos()
+    )
+}
+
+/// Now, as [`format_rfc3339`] writes it.
+pub fn now_rfc3339() -> String {
+    format_rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +211,21 @@ mod tests {
         assert_eq!(age(21 * 86400), "3 weeks ago");
         assert_eq!(age(90 * 86400), "3 months ago");
         assert_eq!(age(3 * 365 * 86400), "3 years ago");
+    }
+
+    #[test]
+    fn rfc3339_times_are_written_as_read() {
+        use std::time::Duration;
+        assert_eq!(
+            format_rfc3339(Duration::ZERO),
+            "1970-01-01T00:00:00.000000000Z"
+        );
+        let t = Duration::new(1714566615, 123456789);
+        assert_eq!(format_rfc3339(t), "2024-05-01T12:30:15.123456789Z");
+        for secs in [951868800, 951782400, 4102444800, 1709164800] {
+            let text = format_rfc3339(Duration::from_secs(secs));
+            assert_eq!(parse_rfc3339(&text), Some(secs), "{text}");
+        }
     }
 
     #[test]
