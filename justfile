@@ -15,6 +15,10 @@ step N *ARGS:
 diff N:
     @scripts/diff "$1"
 
+# One commit per lesson, tagged step-01-uts, step-02-pid...: `git diff step-03-mount-chroot step-04-pull`, `git checkout step-04-pull`
+tags:
+    @scripts/tags
+
 # Remove what lessons 5 and 6 made on the host: bridge0, the NAT and FORWARD rules, the leases
 net-down:
     @scripts/step 6 net-down
@@ -27,7 +31,7 @@ rootfs:
 sandbox *CMD:
     @scripts/sandbox "$@"
 
-# A shell in a sandbox with the test images' registry at 127.0.0.1:5000, for lessons 4 to 6 offline
+# A shell in a sandbox with the test images' registry at 127.0.0.1:5000, for lessons 4 to 6 offline (--auth: with tokens, as Docker Hub)
 registry *CMD:
     @scripts/registry "$@"
 
