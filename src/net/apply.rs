@@ -164,6 +164,7 @@ fn apply(plan: &Plan) -> Result<()> {
     }
     host.extend(plan.host.iter().cloned());
     ip_batch(&host).context("plugging the container into the bridge")?;
+    load_br_netfilter()?;
     for (file, value) in &shared.sysctls {
         let path = Path::new("/proc/sys").join(file);
         std::fs::write(&path, value)
@@ -185,6 +186,28 @@ fn apply(plan: &Plan) -> Result<()> {
     rules.extend(plan.rules.iter().map(|r| (r.clone(), "-A")));
     restore(&chains, &rules).context("adding the NAT and FORWARD rules")?;
     in_namespace(plan.pid, &plan.inside)
+}
+
+/// A container reaching its own published port sends a packet that the
+/// DNAT turns back out of the bridge port it came in by: iptables sees
+/// traffic inside a bridge only with br_netfilter. Built into some kernels,
+/// it is a module that nothing loads by itself on a distribution's (docker
+/// loads it too).
+fn load_br_netfilter() -> Result<()> {
+    if Path::new("/proc/sys/net/bridge").exists() {
+        return Ok(());
+    }
+    let status = Command::new("modprobe")
+        .arg("br_netfilter")
+        .status()
+        .context("running modprobe br_netfilter")?;
+    if !status.success() || !Path::new("/proc/sys/net/bridge").exists() {
+        bail!(
+            "loading br_netfilter (modprobe br_netfilter: {status}): without it a container \
+             cannot reach its own published ports; load it, or build it into the kernel"
+        );
+    }
+    Ok(())
 }
 
 /// The host's IPv4 routes of the main table, as `ip -4 -o route show`
