@@ -1,0 +1,98 @@
+//! The VM tier: the machine learners and users have. Debian 12's own kernel,
+//! whose bridge, veth, overlay and netfilter are modules loaded on demand,
+//! and cgroup v2 only, in the `just vm` machine (support/vm.rs). First the
+//! machine is checked to be that; then lessons 1–6 are checked from the
+//! outside there, and ctr's bridge network.
+mod support;
+
+use support::vm;
+
+/// Debian 12's kernel and userland, cgroup v2 alone, and `just vm`'s own
+/// contract: the repository's root as the working directory, stdout and
+/// stderr apart, the command's exit status.
+#[test]
+fn the_machine_is_a_stock_debian_12_with_cgroup_v2() {
+    let out = vm::run(
+        "uname -r; cut -d. -f1 /etc/debian_version; pwd; \
+         stat -f -c %T /sys/fs/cgroup; awk '$3 == \"cgroup\"' /proc/self/mounts | wc -l; \
+         cat /sys/fs/cgroup/cgroup.controllers /sys/fs/cgroup/cgroup.subtree_control; \
+         echo to-stderr >&2; exit 7",
+    );
+    assert_eq!(out.status, 7, "{}", out.both());
+    let lines: Vec<_> = out.stdout.lines().collect();
+    assert!(
+        lines.len() == 7 && lines[0].ends_with("-amd64"),
+        "not Debian's kernel: {}",
+        out.both()
+    );
+    assert_eq!(lines[1], "12", "{}", out.both());
+    assert_eq!(
+        lines[2],
+        support::repo().to_str().unwrap(),
+        "{}",
+        out.both()
+    );
+    assert_eq!(lines[3], "cgroup2fs", "{}", out.both());
+    assert_eq!(
+        lines[4],
+        "0",
+        "a cgroup v1 hierarchy is mounted: {}",
+        out.both()
+    );
+    // What a runtime limits with, offered and enabled for children as
+    // systemd does.
+    for line in &lines[5..7] {
+        let controllers: Vec<_> = line.split(' ').collect();
+        for want in ["cpu", "memory", "pids"] {
+            assert!(controllers.contains(&want), "{want}: {}", out.both());
+        }
+    }
+    assert_eq!(out.stderr, "to-stderr\n", "{}", out.both());
+}
+
+/// What the network lessons and ctr create loads its module on first use,
+/// as on a stock host; br_netfilter, which nothing loads by itself, loads
+/// when asked. (overlay is loaded already: the guest mounts the host's
+/// directories with it.) `ctr --version` runs from the host's target/.
+#[test]
+fn modules_load_on_demand_and_the_hosts_build_runs() {
+    let ctr = support::ctr::ctr();
+    let out = vm::run(&format!(
+        "loaded() {{ for m in \"$@\"; do grep -q \"^$m \" /proc/modules && echo \"$m loaded\" || echo \"$m not loaded\"; done; }}\n\
+         loaded bridge veth nf_nat br_netfilter\n\
+         ip link add br0 type bridge && ip link add v0 type veth peer name v1 &&\n\
+         iptables -t nat -A POSTROUTING -s 10.0.0.0/24 -j MASQUERADE &&\n\
+         modprobe br_netfilter && loaded bridge veth nf_nat br_netfilter && iptables -V &&\n\
+         {} --version",
+        support::quote(&ctr.display().to_string())
+    ));
+    assert_eq!(out.status, 0, "{}", out.both());
+    let lines: Vec<_> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[..8],
+        [
+            "bridge not loaded",
+            "veth not loaded",
+            "nf_nat not loaded",
+            "br_netfilter not loaded",
+            "bridge loaded",
+            "veth loaded",
+            "nf_nat loaded",
+            "br_netfilter loaded",
+        ],
+        "{}",
+        out.both()
+    );
+    assert!(lines[8].contains("(nf_tables)"), "{}", out.both());
+    assert!(lines[9].starts_with("ctr "), "{}", out.both());
+}
+
+vm_tests! {
+    lesson_01_in_the_vm: "lesson_01_uts",
+    lesson_02_in_the_vm: "lesson_02_pid",
+    lesson_03_in_the_vm: "lesson_03_mount_chroot",
+    lesson_04_in_the_vm: "lesson_04_pull",
+    lesson_05_in_the_vm: "lesson_05_bridge_veth",
+    lesson_06_in_the_vm: "lesson_06_nat",
+    ctr_network_in_the_vm: "ctr_network",
+}
