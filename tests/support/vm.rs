@@ -95,6 +95,7 @@ fn run_command(command: &[String]) -> Outcome {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     super::require_root();
     let host = Host::snapshot();
+    let started = std::time::Instant::now();
     let timeout = std::env::var("CTR_VM_TIMEOUT").unwrap_or_else(|_| TIMEOUT.to_string());
     let out = Command::new(repo().join("scripts/vm"))
         .args(command)
@@ -103,6 +104,12 @@ fn run_command(command: &[String]) -> Outcome {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("running scripts/vm {}: {e}", quote_all(command)));
+    // What the tier costs, for `cargo test --test vm_stock -- --nocapture`.
+    eprintln!(
+        "vm: {:.0} s, boot included: {}",
+        started.elapsed().as_secs_f64(),
+        quote_all(command)
+    );
     host.assert_unchanged();
     Outcome {
         status: out.status.code().unwrap_or(-1),
