@@ -115,8 +115,11 @@ impl Outcome {
 pub fn sandbox(script: &str) -> Outcome {
     require_root();
     let host = Host::snapshot();
+    // Two minutes, unless CTR_SANDBOX_TIMEOUT says (the VM tier: emulation
+    // runs everything several times slower).
+    let timeout = std::env::var("CTR_SANDBOX_TIMEOUT").unwrap_or_else(|_| "120".into());
     let out = Command::new("timeout")
-        .args(["--kill-after=5", "120"])
+        .args(["--kill-after=5", &timeout])
         .arg(repo().join("scripts/sandbox"))
         .args(["sh", "-c", script])
         .current_dir(repo())

@@ -12,6 +12,7 @@
 //! support::vm_tests! {
 //!     lesson_06_nat: "lesson_06_nat",
 //!     ctr_memory_limit: "ctr_cgroups" "memory_",
+//!     ctr_network_quick: "ctr_network" "--skip twenty_cycles",
 //! }
 //! ```
 //!
@@ -36,10 +37,13 @@ use std::sync::{Mutex, OnceLock};
 
 /// Seconds a boot may take, command included, unless CTR_VM_TIMEOUT says.
 const TIMEOUT: &str = "1800";
+/// Seconds a sandbox may take inside (support::sandbox), instead of 120:
+/// emulation runs everything several times slower.
+const SANDBOX_TIMEOUT: &str = "600";
 
 /// Declares one `#[test]` per entry `NAME: "TEST_BINARY"` or
 /// `NAME: "TEST_BINARY" "FILTER"`, each running that test binary (the
-/// tests whose names contain FILTER) in the VM: see [`run_test`].
+/// tests FILTER selects) in the VM: see [`run_test`].
 #[macro_export]
 macro_rules! vm_tests {
     ($($name:ident: $binary:literal $($filter:literal)?),* $(,)?) => {
@@ -52,8 +56,10 @@ macro_rules! vm_tests {
     };
 }
 
-/// Runs the tests of test binary `test` (tests/TEST.rs) whose names contain
-/// `filter` (all when empty) in the VM, and fails unless they ran and passed.
+/// Runs test binary `test` (tests/TEST.rs) in the VM with the arguments in
+/// `filter`, split at spaces: names (a test runs if its name contains one)
+/// and `--skip NAME`, as `cargo test` takes them; all tests when empty.
+/// Fails unless tests ran and passed.
 pub fn run_test(test: &str, filter: &str) {
     let exe = build_test(test);
     prepare_fixtures();
@@ -61,11 +67,10 @@ pub fn run_test(test: &str, filter: &str) {
         "env".to_string(),
         "CTR_TESTS_PREBUILT=1".to_string(),
         "RUST_BACKTRACE=1".to_string(),
+        format!("CTR_SANDBOX_TIMEOUT={SANDBOX_TIMEOUT}"),
         exe,
     ];
-    if !filter.is_empty() {
-        command.push(filter.to_string());
-    }
+    command.extend(filter.split_whitespace().map(str::to_string));
     let out = run_command(&command);
     assert_eq!(out.status, 0, "{test} {filter} in the VM: {}", out.both());
     // "test result: ok. N passed; ...": a filter that matched nothing would
