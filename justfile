@@ -35,6 +35,10 @@ sandbox *CMD:
 registry *CMD:
     @scripts/registry "$@"
 
+# Run CMD (default: a shell) as root in a disposable Debian 12 VM: its stock kernel, cgroup v2 (e.g. `just vm just step 1 hostname`)
+vm *CMD:
+    @scripts/vm "$@"
+
 # Build the book and fail on any missing include, anchor or link; `just book serve` to read it
 book *ARGS:
     @scripts/book "$@"

@@ -15,6 +15,7 @@ pub mod hostile;
 pub mod network;
 pub mod registry;
 pub mod transcript;
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,11 +46,16 @@ pub fn require_root() {
 
 /// Builds every lesson once per test binary (cargo test builds only the test
 /// targets of this package) and returns the path of lesson `crate_name`.
+/// With `CTR_TESTS_PREBUILT=1` (set by the VM tier, support/vm.rs, which
+/// built them on the host before booting the guest) it takes them as built.
 pub fn binary(crate_name: &str) -> PathBuf {
     // Every test that runs a binary needs root: say so before anything fails.
     require_root();
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
+        if std::env::var_os("CTR_TESTS_PREBUILT").is_some_and(|v| v == "1") {
+            return;
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--workspace", "--bins"])
             .current_dir(repo())
@@ -110,8 +116,11 @@ impl Outcome {
 pub fn sandbox(script: &str) -> Outcome {
     require_root();
     let host = Host::snapshot();
+    // Two minutes, unless CTR_SANDBOX_TIMEOUT says (the VM tier: emulation
+    // runs everything several times slower).
+    let timeout = std::env::var("CTR_SANDBOX_TIMEOUT").unwrap_or_else(|_| "120".into());
     let out = Command::new("timeout")
-        .args(["--kill-after=5", "120"])
+        .args(["--kill-after=5", &timeout])
         .arg(repo().join("scripts/sandbox"))
         .args(["sh", "-c", script])
         .current_dir(repo())
