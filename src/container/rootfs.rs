@@ -67,7 +67,7 @@ pub fn overlay_options(overlay: &Overlay) -> (Option<PathBuf>, String) {
 pub fn enter(overlay: &Overlay, binds: &[Bind]) -> Result<()> {
     // The new namespace is a copy of the host's, propagation included: on a
     // host where / is shared (systemd), our mounts would appear there too.
-    // Cut that first (DESIGN.md §4).
+    // Cut that first (lizrice/containers-from-scratch#3 is this bug).
     mount(
         None::<&str>,
         "/",

@@ -86,7 +86,7 @@ pub fn shared() -> Shared {
             ("net/ipv4/ip_forward".into(), "1".into()),
             // A connection to 127.0.0.1:PORT, DNAT'ed in OUTPUT, leaves by
             // the bridge with a loopback source: without this the kernel
-            // drops it as martian (FACTS.md).
+            // drops it as martian (ip-sysctl.rst, route_localnet).
             (format!("net/ipv4/conf/{BRIDGE}/route_localnet"), "1".into()),
         ],
         chains: vec![("nat", DNAT_CHAIN), ("filter", FORWARD_CHAIN)],
