@@ -59,8 +59,12 @@ pub fn exec(record: &Record, exec: &Exec) -> Result<u8> {
     for (name, file, flag) in &namespaces {
         setns(file, *flag).with_context(|| format!("joining the container's {name} namespace"))?;
     }
-    // The mount namespace's root is not the container's (pivot_root moved
-    // that): take the root of its PID 1, as nsenter --root does.
+    // setns(2) into the mount namespace already set our root and working
+    // directory to the namespace's root, which pivot_root made the
+    // container's (that is why `nsenter -m` finds the container's files).
+    // The root of its PID 1 is the same place then; taking it, as
+    // `nsenter --root` does, also lands right in a container rooted with
+    // chroot instead, whose namespace's root is still the host's.
     fchdir(&root).context("entering the container's root")?;
     chroot(".").context("chroot into the container's root")?;
     // Opened in here, the pty is one of the container's own devpts, as

@@ -102,9 +102,11 @@ pub fn shared() -> Shared {
             nat(format!(
                 "-A POSTROUTING -o {BRIDGE} -m addrtype --src-type LOCAL -j MASQUERADE"
             )),
-            // Hairpin: a container reaching a published port of the bridge
-            // (its own or a neighbour's) is answered straight over the
-            // bridge unless its source is the gateway too.
+            // Hairpin: a container reaching a published port of the bridge.
+            // A neighbour's answer would cross the bridge unseen by conntrack
+            // where br_netfilter is not loaded; its own would come from its
+            // own address, a martian. From the gateway, both come back
+            // through the host.
             nat(format!(
                 "-A POSTROUTING -s {subnet} -d {subnet} -m conntrack --ctstate DNAT -j MASQUERADE"
             )),
@@ -165,7 +167,8 @@ pub fn plan(mode: Mode, id: &str, pid: i32, address: Option<Ipv4Addr>, ports: &[
         format!("link add {veth} type veth peer name eth0 netns {pid}"),
         format!("link set {veth} master {BRIDGE}"),
         // Hairpin: the bridge may send a frame back out of the port it came
-        // in by, for a container reaching its own published port.
+        // in by. With br_netfilter, a container reaching its own published
+        // port is DNATed on the bridge, back to itself.
         format!("link set {veth} type bridge_slave hairpin on"),
         format!("link set {veth} up"),
     ];
