@@ -260,21 +260,7 @@ mod tests {
             Some(Ipv4Addr::new(10, 201, 0, 2)),
             &ports,
         );
-        assert_eq!(
-            plan.to_string(),
-            "\
-ip link add veth012345678 type veth peer name eth0 netns 4242
-ip link set veth012345678 master ctr0
-ip link set veth012345678 type bridge_slave hairpin on
-ip link set veth012345678 up
-nsenter --net=/proc/4242/ns/net ip link set lo up
-nsenter --net=/proc/4242/ns/net ip addr add 10.201.0.2/24 dev eth0
-nsenter --net=/proc/4242/ns/net ip link set eth0 up
-nsenter --net=/proc/4242/ns/net ip route add default via 10.201.0.1
-iptables -t nat -A CTR-DNAT -p tcp -m tcp --dport 6379 -m comment --comment ctr:0123456789ab -j DNAT --to-destination 10.201.0.2:6379
-iptables -t nat -A CTR-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -m comment --comment ctr:0123456789ab -j DNAT --to-destination 10.201.0.2:53
-"
-        );
+        insta::assert_snapshot!(plan.to_string());
     }
 
     #[test]
@@ -300,6 +286,7 @@ iptables -t nat -A CTR-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -m commen
         ] {
             assert!(shared.contains(want), "{want:?} missing:\n{shared}");
         }
+        insta::assert_snapshot!(shared);
     }
 
     #[test]
