@@ -1,4 +1,4 @@
-//! The transcripts of the runtime's chapters (11 and 12): what `ctr` and the
+//! The transcripts of the runtime's chapters (network, lifecycle, security): what `ctr` and the
 //! network plan print, run for real, as a reader would, and compared with
 //! the files the book includes (see support/transcript.rs).
 mod support;
@@ -75,7 +75,7 @@ fn the_redis_story() {
     transcript::check_session("ctr-redis.txt", &out.stdout, REDACTIONS);
 }
 
-/// Chapter 12: a container whose ctr (its monitor) was killed: `ps -a`
+/// The lifecycle chapter: a container whose ctr (its monitor) was killed: `ps -a`
 /// shows it exited, its lease and rule are kept until `rm` cleans them.
 #[test]
 fn what_a_crash_leaves_and_rm_cleans() {
