@@ -101,3 +101,30 @@ fn what_a_crash_leaves_and_rm_cleans() {
     assert_eq!(out.status, 0, "{}", out.both());
     transcript::check_session("ctr-crash.txt", &out.stdout, REDACTIONS);
 }
+
+/// The security chapter: a descriptor of the host's /etc held open by
+/// ctr's caller does not reach the container (CVE-2024-21626's kind).
+#[test]
+fn a_descriptor_of_the_caller_does_not_reach_the_container() {
+    let out = as_a_reader(
+        "ctr",
+        &registry::start(Auth::None),
+        &format!(
+            "{SHOW}\
+             export CTR_REGISTRY_MIRROR=http://{}\n\
+             ctr pull busybox >/dev/null 2>&1\n\
+             root 'exec 7</etc'\n\
+             root \"ctr run --rm --network none busybox sh -c \
+             'cat /proc/self/fd/7/hostname; ls /proc/self/fd/7/..'; echo \\$?\"\n\
+             true\n",
+            registry::ADDRESS
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert!(
+        out.stdout.contains("can't open '/proc/self/fd/7/hostname'"),
+        "{}",
+        out.both()
+    );
+    transcript::check_session("ctr-descriptor.txt", &out.stdout, REDACTIONS);
+}
