@@ -141,6 +141,8 @@ const INODE: (&str, &str) = (r"\b40265\d{5}\b", "<inode>");
 const JUST_LINE: (&str, &str) = (r"on line \d+ with", "on line <n> with");
 /// ...and the width of columns (lsns, findmnt), which follows them.
 const COLUMNS: (&str, &str) = (r"(?m) {2,}", " ");
+/// The container's namespaces in `lsns -o TYPE,PID,COMMAND`, after COLUMNS.
+const LSNS_PID: (&str, &str) = (r"(?m)^(mnt|uts|pid) \d+ sleep", "$1 <pid> sleep");
 
 #[test]
 fn step_01() {
@@ -174,7 +176,7 @@ fn chapter_1_sessions() {
         wait_for("sleep"),
         root("pid=$(pgrep -x sleep)"),
         root("readlink /proc/$pid/ns/uts /proc/$$/ns/uts"),
-        root("lsns -t uts"),
+        root("lsns -t uts -o NS,PID,COMMAND | sort -n -k 2"),
         root("nsenter --target $pid --uts hostname"),
         root("kill -INT $(pgrep -x step-01-uts); wait $!; echo $?"),
         part("step-01-status"),
@@ -187,7 +189,7 @@ fn chapter_1_sessions() {
     .concat();
     let parts = session("chapter-1", "", &script);
     // lsns: the sandbox's PID 1 and the container's sleep, by host PID.
-    let lsns_pid = (r"(?m)^(<inode> uts \d+) \d+", "$1 <pid>");
+    let lsns_pid = (r"(?m)^(<inode>) (\d{2,})", "$1 <pid>");
     check_all(
         &parts,
         &[
@@ -215,7 +217,7 @@ fn chapter_2_sessions() {
         root("pid=$(pgrep -x sleep)"),
         root("grep NSpid /proc/$pid/status"),
         root("readlink /proc/$pid/ns/pid /proc/$$/ns/pid"),
-        root("lsns -p $pid -o NS,TYPE,COMMAND"),
+        root("lsns -p $pid -o TYPE,PID,COMMAND | sort -n -k 2"),
         root("pkill -TERM -x step-02-pid; sleep 1; pgrep -x sleep >/dev/null && echo still there"),
         root("kill -KILL $pid; wait $!; echo $?"),
         root(
@@ -243,7 +245,15 @@ fn chapter_2_sessions() {
             "step-02-orphan",
             "step-02-ps",
         ],
-        &[HOST_PID, INODE, COLUMNS, nspid, lesson_1_pid, JUST_LINE],
+        &[
+            HOST_PID,
+            INODE,
+            COLUMNS,
+            LSNS_PID,
+            nspid,
+            lesson_1_pid,
+            JUST_LINE,
+        ],
     );
 }
 
@@ -259,7 +269,7 @@ fn chapter_3_sessions() {
         root("just step 3 rootfs cat /tmp/host-only"),
         root("just step 3 rootfs cat /etc/os-release"),
         part("step-03-proc"),
-        root("just step 3 rootfs sh -c 'ls /proc | grep \"^[0-9]\"'"),
+        root("just step 3 rootfs ls /proc | grep '^[0-9]'"),
         root("just step 3 rootfs cat /proc/self/mountinfo"),
         root("findmnt -o TARGET,PROPAGATION -t proc"),
         part("step-03-unchanged"),
@@ -272,7 +282,7 @@ fn chapter_3_sessions() {
         "lesson=$!\n".into(),
         wait_for("sleep"),
         root("pid=$(pgrep -x sleep)"),
-        root("lsns -p $pid -o NS,TYPE,COMMAND"),
+        root("lsns -p $pid -o TYPE,PID,COMMAND | sort -n -k 2"),
         root("readlink /proc/$pid/root"),
         root("ls rootfs/proc"),
         root("ls /proc/$pid/root/proc | grep '^[0-9]'"),
@@ -306,7 +316,9 @@ fn chapter_3_sessions() {
             "step-03-leak",
             "step-03-errors",
         ],
-        &[HOST_PID, INODE, COLUMNS, mountinfo, shared, JUST_LINE],
+        &[
+            HOST_PID, INODE, COLUMNS, LSNS_PID, mountinfo, shared, JUST_LINE,
+        ],
     );
 }
 
