@@ -224,8 +224,8 @@ fn chapter_2_sessions() {
             "just step 2 sh -c 'trap \"echo got TERM; exit 3\" TERM; while :; do sleep 1; done' \
              2>/dev/null &",
         ),
-        wait_for("step-02-pid"),
-        "sleep 0.5\n".into(),
+        // The loop's first `sleep 1` runs once the shell's trap is set.
+        wait_for("sleep"),
         root("pkill -TERM -x step-02-pid; wait $!; echo $?"),
         part("step-02-orphan"),
         root("just step 2 sh -c 'sleep 100 & echo started $!'"),
