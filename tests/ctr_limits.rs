@@ -23,7 +23,9 @@ fn a_fork_loop_gets_no_more_than_the_pids_limit_and_the_host_is_unaffected() {
         # (no fork) and holds the container while it is counted.
         id=$($C run -d --network none --pids-limit 20 busybox sh -c \
             'sh -c "for i in \$(seq 40); do sleep 60 & done" 2>/dev/null; exec sleep 60')
-        wait_for sh -c "[ \$(cat $(cg pids $id)/pids.current) -ge 20 ]"
+        # pids.events counts the forks refused at the limit: one is enough
+        # (the count itself may be down to 19 by then, the loop's shell gone).
+        wait_for grep -q 'max [1-9]' $(cg pids $id)/pids.events
         sleep 0.3
         echo "current=$(cat $(cg pids $id)/pids.current) max=$(cat $(cg pids $id)/pids.max)"
         echo "sleeps=$(pgrep -x sleep | wc -l)"
@@ -86,7 +88,6 @@ fn half_a_cpu_is_at_most_half_of_one_core() {
         sleep 2
         b=$(usage); pb=$(stat cpu nr_periods)
         echo "periods=$((pb - pa)) share=$(( (b - a) * 1000 / ((pb - pa) * 100000) ))"
-        echo "throttled=$(stat cpu nr_throttled)"
         $C rm -f $id >/dev/null
         echo "left=$(ctr_cgroups)"
     "#
@@ -98,8 +99,9 @@ fn half_a_cpu_is_at_most_half_of_one_core() {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no {key}: {}", out.both()))
     };
-    // Per mille of one core over the periods: at most 55%, and it did run,
-    // throttled as it went.
+    // Per mille of one core over the periods: at most 55%, and it did run.
+    // (Whether it was throttled hangs on the machine's load: a busy machine
+    // may give it less than its half anyway.)
     let share = number("share=");
     assert!(
         (20..=550).contains(&share),
@@ -107,7 +109,6 @@ fn half_a_cpu_is_at_most_half_of_one_core() {
         out.both()
     );
     assert!(number("periods=") >= 10, "{}", out.both());
-    assert!(number("throttled=") > 0, "{}", out.both());
     assert!(out.stdout.ends_with("left=0\n"), "{}", out.both());
 }
 
