@@ -110,3 +110,30 @@ fn blobs_redirected_to_another_host_get_no_authorization() {
         );
     }
 }
+
+#[test]
+fn a_scheme_relative_redirect_goes_to_the_other_host() {
+    // `Location: //127.0.0.2:5004/v2/...`: same scheme, another host (RFC
+    // 3986 §4.2), as a CDN may answer; a proxy there in front of the same
+    // registry logs what it serves.
+    let prelude = format!(
+        "{}{}{}",
+        registry::start(Auth::None),
+        proxy("127.0.0.2:5004", ADDRESS, "/run/cdn-proxy.log", ""),
+        proxy(PROXY, ADDRESS, LOG, "--redirect /blobs/://127.0.0.2:5004"),
+    );
+    let out = run(
+        &prelude,
+        &format!(
+            "$C pull {PROXY}/library/busybox; echo status=$?\n\
+             echo cdn=$(grep -c ' 200 ' /run/cdn-proxy.log)\n\
+             $C run --rm {PROXY}/library/busybox echo from the cdn"
+        ),
+    );
+    // The config and the layer, both from the other host.
+    assert!(
+        out.stdout.starts_with("status=0\ncdn=2\nfrom the cdn\n"),
+        "{}",
+        out.both()
+    );
+}

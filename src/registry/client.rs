@@ -17,6 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use ureq::http::Response;
 use ureq::Body;
+use url::Url;
 
 use super::auth;
 use super::endpoint::Endpoint;
@@ -169,7 +170,7 @@ impl Client {
                     let location = header(&response, "location").ok_or_else(|| {
                         anyhow!("the registry redirected {path} without a Location")
                     })?;
-                    url = absolute(&url, &location);
+                    url = absolute(&url, &location)?;
                 }
                 _ => bail!("{}", refusal(response, authorization.is_some())),
             }
@@ -390,36 +391,42 @@ fn header(response: &Response<Body>, name: &str) -> Option<String> {
     Some(response.headers().get(name)?.to_str().ok()?.to_string())
 }
 
-/// `scheme://host[:port]` of a URL.
-fn origin(url: &str) -> &str {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| start + i);
-    &url[..end]
-}
-
-fn host_of(url: &str) -> &str {
-    let origin = origin(url);
-    origin.split_once("://").map_or(origin, |(_, host)| host)
-}
-
-/// Same scheme, host and port: HTTPS to HTTP on the same host is not ours
-/// either (the token would cross the network in the clear).
-fn same_origin(url: &str, base: &str) -> bool {
-    origin(url).eq_ignore_ascii_case(origin(base))
-}
-
-/// A Location may be absolute, or relative to the URL redirected.
-fn absolute(from: &str, location: &str) -> String {
-    if location.contains("://") {
-        location.to_string()
-    } else if location.starts_with('/') {
-        format!("{}{location}", origin(from))
-    } else {
-        let dir = from.rsplit_once('/').map_or(from, |(dir, _)| dir);
-        format!("{dir}/{location}")
+/// host[:port] of a URL, as an error names the registry; the URL itself
+/// when it does not parse.
+fn host_of(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => url.to_string(),
+        },
+        Err(_) => url.to_string(),
     }
+}
+
+/// Same scheme, host and port (RFC 6454's origin, default ports made
+/// explicit): HTTPS to HTTP on the same host is not ours either (the token
+/// would cross the network in the clear).
+fn same_origin(url: &str, base: &str) -> bool {
+    match (Url::parse(url), Url::parse(base)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+/// A Location resolved against the URL redirected, as RFC 3986 §5 says: it
+/// may be absolute, absolute-path (`/v2/...`), relative (`blob?x`) or
+/// scheme-relative (`//cdn.example/blob`, another host over the same
+/// scheme). Only HTTP and HTTPS are followed.
+fn absolute(from: &str, location: &str) -> Result<String> {
+    let base = Url::parse(from).with_context(|| format!("the URL {from} is invalid"))?;
+    let url = base
+        .join(location)
+        .with_context(|| format!("the registry redirected {from} to {location:?}, not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("the registry redirected {from} to {url}: ctr follows only http and https");
+    }
+    Ok(url.into())
 }
 
 #[cfg(test)]
@@ -428,21 +435,31 @@ mod tests {
 
     #[test]
     fn origins_and_redirects() {
-        assert_eq!(origin("https://r.io:5000/v2/x?y"), "https://r.io:5000");
         assert_eq!(host_of("https://r.io:5000/v2/x?y"), "r.io:5000");
         assert_eq!(host_of("http://[::1]:5000/v2/"), "[::1]:5000");
+        assert_eq!(host_of("https://r.io/v2/"), "r.io");
         assert!(same_origin("http://a:1/v2/x", "http://a:1"));
+        assert!(same_origin("https://a:443/v2/x", "https://A"));
         assert!(!same_origin("http://a:2/v2/x", "http://a:1"));
         assert!(!same_origin("http://a/v2/x", "https://a"));
         assert!(!same_origin(
             "https://cdn.example/x",
             "https://registry-1.docker.io"
         ));
-        assert_eq!(absolute("http://a:1/v2/x", "/v2/y"), "http://a:1/v2/y");
-        assert_eq!(absolute("http://a:1/v2/x/b", "c?d"), "http://a:1/v2/x/c?d");
+        let join = |from, to| absolute(from, to).unwrap();
+        assert_eq!(join("http://a:1/v2/x", "/v2/y"), "http://a:1/v2/y");
+        assert_eq!(join("http://a:1/v2/x/b", "c?d"), "http://a:1/v2/x/c?d");
+        assert_eq!(join("http://a:1/v2/x", "https://cdn/z"), "https://cdn/z");
+        // Scheme-relative: another host, the same scheme.
         assert_eq!(
-            absolute("http://a:1/v2/x", "https://cdn/z"),
-            "https://cdn/z"
+            join("https://registry/v2/x", "//cdn.example/blob"),
+            "https://cdn.example/blob"
         );
+        assert!(!same_origin(
+            &join("https://registry/v2/x", "//cdn.example/blob"),
+            "https://registry"
+        ));
+        assert!(absolute("http://a/v2/x", "file:///etc/passwd").is_err());
+        assert!(absolute("http://a/v2/x", "http://[::1").is_err());
     }
 }
