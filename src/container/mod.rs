@@ -25,7 +25,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{self, ImageConfig, RunOptions};
+use crate::config::{self, RunOptions};
 use crate::digest::Digest;
 use crate::exit;
 use crate::image::Store;
@@ -332,7 +332,7 @@ struct Parts {
 fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> {
     let lock = store.lock(true)?;
     let (image, _) = store.resolve(&request.image)?;
-    let config: ImageConfig = serde_json::from_slice(&store.blob(&image.id)?)
+    let config = config::parse(&store.blob(&image.id)?)
         .with_context(|| format!("parsing the config of image {}", image.id.short()))?;
     let id = new_id()?;
     let hostname = match (&request.hostname, request.network) {
@@ -362,7 +362,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> 
     options.hostname = hostname.clone();
     options.tty = request.tty;
     let lookup = |k: &str| std::env::var(k).ok();
-    let process = config::plan(&config.config, &options, &lookup)?;
+    let process = config::plan(&config, &options, &lookup)?;
 
     let name = request.name.clone().unwrap_or_else(|| id[..12].to_string());
     check_name(&name)?;
@@ -414,7 +414,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> 
         env: process.env.clone(),
         user: process.user.clone(),
         cwd: process.cwd.clone(),
-        stop_signal: config.config.stop_signal.clone(),
+        stop_signal: config::stop_signal(&config),
     };
     write_record(store, &dir, &record)?;
     drop(lock);

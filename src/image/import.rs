@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::config::ImageConfig;
+use crate::config;
 use crate::digest::{Digest, HashingReader};
 use crate::image::store::{self, ImageRecord, LayerRecord, Lock, Store};
 use crate::reference::Reference;
-use crate::registry::manifest;
+use crate::registry::manifest::{self, ImageIndex, ImageManifest};
 
 /// Where the archive's members are read from.
 enum Source {
@@ -180,34 +180,6 @@ struct DockerManifest {
     layers: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct Index {
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(Deserialize, Clone)]
-struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    platform: Option<Platform>,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
-}
-
-#[derive(Deserialize, Clone)]
-struct Platform {
-    architecture: String,
-    os: String,
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-}
-
 fn find_docker(source: &Source) -> Result<Vec<Found>> {
     let bytes = source.read_all("manifest.json", MAX_JSON)?;
     let manifests: Vec<DockerManifest> =
@@ -248,42 +220,44 @@ const INDEX_TYPES: [&str; 2] = [
 
 fn find_oci(source: &Source) -> Result<Vec<Found>> {
     let bytes = source.read_all("index.json", MAX_JSON)?;
-    let index: Index = serde_json::from_slice(&bytes).context("parsing index.json")?;
+    let index: ImageIndex = serde_json::from_slice(&bytes).context("parsing index.json")?;
     let mut found = Vec::new();
-    for top in &index.manifests {
+    for top in index.manifests() {
+        let annotations = top.annotations().clone().unwrap_or_default();
         let names: Vec<String> = [
             "io.containerd.image.name",
             "org.opencontainers.image.ref.name",
         ]
         .iter()
-        .filter_map(|k| top.annotations.get(*k).cloned())
+        .filter_map(|k| annotations.get(*k).cloned())
         .take(1)
         .collect();
-        let desc = top;
-        let mut digest = Digest::parse(&desc.digest).context("index.json")?;
+        let mut digest = manifest::digest(top).context("index.json")?;
         let ours = manifest::host_platform();
-        if INDEX_TYPES.contains(&desc.media_type.as_str()) {
+        if INDEX_TYPES.contains(&top.media_type().to_string().as_str()) {
             // The same choice as a pull's: this machine's platform, never an
             // attestation (`unknown/unknown`).
-            let nested: manifest::Index = serde_json::from_slice(&read_blob(source, &digest)?)
+            let nested: ImageIndex = serde_json::from_slice(&read_blob(source, &digest)?)
                 .with_context(|| format!("parsing the index {digest}"))?;
-            let chosen = manifest::choose(&nested, &ours)
+            let chosen = manifest::choose(nested.manifests(), &ours)
                 .with_context(|| format!("choosing from the index {digest}"))?;
-            digest = chosen.digest.clone();
-        } else if let Some(p) = &desc.platform {
-            if p.os == "unknown" || (p.os == ours.os && p.architecture != ours.architecture) {
+            digest = manifest::digest(chosen)?;
+        } else if let Some(p) = top.platform() {
+            if p.os().to_string() == "unknown"
+                || (p.os() == ours.os() && p.architecture() != ours.architecture())
+            {
                 continue;
             }
         }
         let manifest_bytes = read_blob(source, &digest)?;
-        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        let image: ImageManifest = serde_json::from_slice(&manifest_bytes)
             .with_context(|| format!("parsing the manifest {digest}"))?;
-        let config_digest = Digest::parse(&manifest.config.digest)?;
-        let layers = manifest
-            .layers
+        let config_digest = manifest::digest(image.config())?;
+        let layers = image
+            .layers()
             .iter()
             .map(|l| {
-                let d = Digest::parse(&l.digest)?;
+                let d = manifest::digest(l)?;
                 Ok((blob_name(&d), Some(d)))
             })
             .collect::<Result<_>>()?;
@@ -396,7 +370,7 @@ fn import_locked(
         bail!(
             "{} holds no image for {}",
             path.display(),
-            manifest::host_platform()
+            manifest::platform_name(&manifest::host_platform())
         );
     }
     let refs = references(&found, name)?;
@@ -415,10 +389,9 @@ fn store_image(
     lock: &Lock,
 ) -> Result<Imported> {
     let id = Digest::of(&found.config);
-    let config: ImageConfig = serde_json::from_slice(&found.config)
-        .with_context(|| format!("parsing the image config {id}"))?;
-    let diff_ids = config
-        .diff_ids(found.layers.len())
+    let config =
+        config::parse(&found.config).with_context(|| format!("parsing the image config {id}"))?;
+    let diff_ids = config::diff_ids(&config, found.layers.len())
         .with_context(|| format!("the image {}", id.short()))?;
     let mut layers = Vec::new();
     let (mut added, mut shared) = (0, 0);
@@ -449,7 +422,7 @@ fn store_image(
         id: id.clone(),
         manifest,
         layers,
-        created: config.created.clone(),
+        created: config.created().clone(),
         stored: store::now(),
     };
     store.put_image(&record, &refs, lock)?;

@@ -21,7 +21,7 @@ use super::client::Client;
 use super::endpoint::{self, Settings};
 use super::manifest::{self, Descriptor, Parsed};
 use super::progress::{Counting, Progress};
-use crate::config::ImageConfig;
+use crate::config;
 use crate::digest::{Digest, HashingReader};
 use crate::image::store::{self, ImageRecord, LayerRecord, Store};
 use crate::reference::Reference;
@@ -72,45 +72,48 @@ fn fetch_and_store(
         (None, None) => "latest".to_string(),
     };
     let top = client.manifest(&version)?;
-    let (manifest, manifest_bytes, manifest_digest) =
-        match manifest::parse(&top.content_type, &top.body)? {
-            Parsed::Manifest(m) => (m, top.body, top.digest.clone()),
-            Parsed::Index(index) => {
-                let want = manifest::host_platform();
-                let chosen = manifest::choose(&index, &want)?;
-                progress.line(&format!(
-                    "{reference} is an index of {} manifests: taking {} ({})",
-                    index.manifests.len(),
-                    chosen
-                        .platform
-                        .as_ref()
-                        .map_or(want.to_string(), |p| p.to_string()),
-                    chosen.digest
-                ));
-                let inner = client.manifest(&chosen.digest.to_string())?;
-                match manifest::parse(&inner.content_type, &inner.body)? {
-                    Parsed::Manifest(m) => (m, inner.body, inner.digest),
-                    Parsed::Index(_) => {
-                        bail!(
-                            "the index's entry {} is another index: ctr reads one level",
-                            chosen.digest
-                        )
-                    }
+    let (manifest, manifest_bytes, manifest_digest) = match manifest::parse(
+        &top.content_type,
+        &top.body,
+    )? {
+        Parsed::Manifest(m) => (m, top.body, top.digest.clone()),
+        Parsed::Index(index) => {
+            let want = manifest::host_platform();
+            let chosen = manifest::choose(index.manifests(), &want)?;
+            let chosen_digest = manifest::digest(chosen)?;
+            progress.line(&format!(
+                "{reference} is an index of {} manifests: taking {} ({chosen_digest})",
+                index.manifests().len(),
+                manifest::platform_name(chosen.platform().as_ref().unwrap_or(&want)),
+            ));
+            let inner = client.manifest(&chosen_digest.to_string())?;
+            match manifest::parse(&inner.content_type, &inner.body)? {
+                Parsed::Manifest(m) => (m, inner.body, inner.digest),
+                Parsed::Index(_) => {
+                    bail!("the index's entry {chosen_digest} is another index: ctr reads one level")
                 }
             }
-        };
-    for layer in &manifest.layers {
+        }
+    };
+    for layer in manifest.layers() {
         check_layer_type(layer)?;
     }
-    let config_bytes = client.small_blob(&manifest.config.digest, MAX_CONFIG)?;
-    let config: ImageConfig = serde_json::from_slice(&config_bytes)
-        .with_context(|| format!("parsing the image config {}", manifest.config.digest))?;
-    let diff_ids = config.diff_ids(manifest.layers.len())?;
-    let jobs: Vec<(Digest, Descriptor)> = diff_ids
+    let config_digest = manifest::digest(manifest.config())?;
+    let config_bytes = client.small_blob(&config_digest, MAX_CONFIG)?;
+    let config = config::parse(&config_bytes)
+        .with_context(|| format!("parsing the image config {config_digest}"))?;
+    let diff_ids = config::diff_ids(&config, manifest.layers().len())?;
+    let jobs: Vec<Layer> = diff_ids
         .iter()
-        .cloned()
-        .zip(manifest.layers.iter().cloned())
-        .collect();
+        .zip(manifest.layers())
+        .map(|(diff_id, blob)| {
+            Ok(Layer {
+                diff_id: diff_id.clone(),
+                digest: manifest::digest(blob)?,
+                size: blob.size(),
+            })
+        })
+        .collect::<Result<_>>()?;
 
     let (downloaded, existed) = {
         let _shared = store.lock(false)?;
@@ -130,13 +133,13 @@ fn fetch_and_store(
             size: store.layer_size(diff_id)?,
         });
     }
-    let id = store.put_blob(&config_bytes, Some(&manifest.config.digest))?;
+    let id = store.put_blob(&config_bytes, Some(&config_digest))?;
     store.put_blob(&manifest_bytes, Some(&manifest_digest))?;
     let record = ImageRecord {
         id: id.clone(),
         manifest: Some(manifest_digest),
         layers,
-        created: config.created.clone(),
+        created: config.created().clone(),
         stored: store::now(),
     };
     store.put_image(&record, std::slice::from_ref(reference), &lock)?;
@@ -150,22 +153,31 @@ fn fetch_and_store(
     })
 }
 
+/// A layer to fetch: its blob, and the digest of its tar (the config's).
+struct Layer {
+    diff_id: Digest,
+    digest: Digest,
+    /// As the manifest says; 0 when it does not.
+    size: u64,
+}
+
 /// Layers we can unpack: tar, gzip'd or not (docker's and OCI's names, and
 /// the non-distributable ones, which are fetched like the others).
 fn check_layer_type(layer: &Descriptor) -> Result<()> {
-    let t = layer.media_type.as_str();
+    let t = layer.media_type().to_string();
+    let t = t.as_str();
     if t.is_empty() || t.ends_with(".tar") || t.ends_with("tar+gzip") || t.ends_with(".tar.gzip") {
         return Ok(());
     }
     if t.ends_with("+zstd") {
         bail!(
             "the layer {} is zstd-compressed, which ctr does not read yet",
-            layer.digest
+            layer.digest()
         );
     }
     bail!(
         "the layer {} is a {t:?}, which is not a filesystem layer ctr reads",
-        layer.digest
+        layer.digest()
     )
 }
 
@@ -175,15 +187,15 @@ fn check_layer_type(layer: &Descriptor) -> Result<()> {
 fn fetch_layers(
     store: &Store,
     client: &Client,
-    jobs: &[(Digest, Descriptor)],
+    jobs: &[Layer],
     progress: &Progress,
 ) -> Result<(usize, usize)> {
     let mut seen = Vec::new();
-    let queue: VecDeque<&(Digest, Descriptor)> = jobs
+    let queue: VecDeque<&Layer> = jobs
         .iter()
-        .filter(|(diff_id, _)| {
-            let new = !seen.contains(diff_id);
-            seen.push(diff_id.clone());
+        .filter(|layer| {
+            let new = !seen.contains(&layer.diff_id);
+            seen.push(layer.diff_id.clone());
             new
         })
         .collect();
@@ -198,12 +210,11 @@ fn fetch_layers(
                 if failed.load(Ordering::Relaxed) {
                     return;
                 }
-                let Some((diff_id, layer)) =
-                    queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+                let Some(layer) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
                 else {
                     return;
                 };
-                match fetch_layer(store, client, diff_id, layer, progress) {
+                match fetch_layer(store, client, layer, progress) {
                     Ok(true) => *fetched.lock().unwrap_or_else(|e| e.into_inner()) += 1,
                     Ok(false) => {}
                     Err(err) => {
@@ -222,13 +233,8 @@ fn fetch_layers(
 }
 
 /// One layer, unless it is in the store. Returns whether it was fetched.
-fn fetch_layer(
-    store: &Store,
-    client: &Client,
-    diff_id: &Digest,
-    layer: &Descriptor,
-    progress: &Progress,
-) -> Result<bool> {
+fn fetch_layer(store: &Store, client: &Client, layer: &Layer, progress: &Progress) -> Result<bool> {
+    let diff_id = &layer.diff_id;
     if store.has_layer(diff_id) {
         progress.exists(&layer.digest);
         return Ok(false);
@@ -242,7 +248,7 @@ fn fetch_layer(
     let bar = progress.layer(&layer.digest, layer.size);
     let mut attempt = 1;
     loop {
-        match stream_layer(store, client, diff_id, layer, &bar) {
+        match stream_layer(store, client, layer, &bar) {
             Ok(()) => break,
             Err(err) if attempt < LAYER_ATTEMPTS && broken_transfer(&err) => {
                 attempt += 1;
@@ -264,8 +270,7 @@ fn fetch_layer(
 fn stream_layer(
     store: &Store,
     client: &Client,
-    diff_id: &Digest,
-    layer: &Descriptor,
+    layer: &Layer,
     bar: &super::progress::Layer,
 ) -> Result<()> {
     let body = client.blob(&layer.digest)?;
@@ -273,7 +278,7 @@ fn stream_layer(
         inner: body,
         layer: bar,
     });
-    store.add_layer_checked(diff_id, hashing, |hashing: HashingReader<_>| {
+    store.add_layer_checked(&layer.diff_id, hashing, |hashing: HashingReader<_>| {
         let (got, size) = hashing.finish().context("reading the layer")?;
         if got != layer.digest {
             bail!(
@@ -377,12 +382,10 @@ mod tests {
     use anyhow::anyhow;
 
     fn descriptor(media_type: &str) -> Descriptor {
-        Descriptor {
-            media_type: media_type.into(),
-            digest: Digest::of(b""),
-            size: 0,
-            platform: None,
-        }
+        let digest = Digest::of(b"")
+            .to_string()
+            .parse::<oci_spec::image::Digest>();
+        Descriptor::new(media_type.into(), 0, digest.unwrap())
     }
 
     #[test]
