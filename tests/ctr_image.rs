@@ -344,3 +344,82 @@ fn unknown_images_and_bad_archives_say_what_to_do() {
         assert!(out.stderr.contains(want), "{want:?} missing:\n{}", out.both());
     }
 }
+
+/// A layout whose index.json lists one image per platform under one name,
+/// as `docker buildx` or `skopeo copy --all` of a multi-arch image make it.
+fn multi_platform_layout(dir: &std::path::Path, platforms: &[(&str, serde_json::Value)]) {
+    let mut entries = Vec::new();
+    for (which, platform) in platforms {
+        let text = format!("{which}\n");
+        let layer = plain(&[Entry::File("which", &text)]);
+        write_layout(dir, "multi", &[busybox_layer(), layer], &["cat", "/which"]);
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let mut entry = index["manifests"][0].clone();
+        entry["platform"] = platform.clone();
+        entries.push(entry);
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": entries});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+#[test]
+fn import_chooses_the_platform_as_pull_does() {
+    use serde_json::json;
+    assert_eq!(std::env::consts::ARCH, "x86_64", "the test expects amd64");
+    let dir = scratch("platforms");
+    multi_platform_layout(
+        &dir,
+        &[
+            ("amd64", json!({"os": "linux", "architecture": "amd64"})),
+            (
+                "arm64",
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            ),
+            (
+                "attestation",
+                json!({"os": "unknown", "architecture": "unknown"}),
+            ),
+            ("windows", json!({"os": "windows", "architecture": "amd64"})),
+        ],
+    );
+    let none = scratch("no-platform");
+    multi_platform_layout(
+        &none,
+        &[
+            (
+                "arm64",
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            ),
+            ("s390x", json!({"os": "linux", "architecture": "s390x"})),
+        ],
+    );
+    let out = in_sandbox(
+        false,
+        &format!(
+            "$C import {} box >/dev/null; echo status=$?\n\
+             echo images=$($C images | tail -n +2 | wc -l)\n\
+             $C run --rm box:multi\n\
+             $C import {} other; echo status=$?",
+            q(&dir),
+            q(&none)
+        ),
+    );
+    // One image, this machine's: not Windows's, not the attestation.
+    assert!(
+        out.stdout
+            .starts_with("status=0\nimages=1\namd64\nstatus=125\n"),
+        "{}",
+        out.both()
+    );
+    // The same words as a pull's.
+    assert!(
+        out.stderr.contains(
+            "the image has no manifest for linux/amd64: its platforms are linux/arm64/v8, linux/s390x"
+        ),
+        "{}",
+        out.both()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&none).unwrap();
+}

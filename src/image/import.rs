@@ -15,7 +15,7 @@ use crate::config;
 use crate::digest::{Digest, HashingReader};
 use crate::image::store::{self, ImageRecord, LayerRecord, Lock, Store};
 use crate::reference::Reference;
-use crate::registry::manifest::{self, ImageIndex, ImageManifest};
+use crate::registry::manifest::{self, Descriptor, ImageIndex, ImageManifest, Platform};
 
 /// Where the archive's members are read from.
 enum Source {
@@ -218,36 +218,73 @@ const INDEX_TYPES: [&str; 2] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
+/// The names index.json gives an entry: containerd's full reference, or
+/// OCI's ref.name (often a tag alone).
+fn entry_names(entry: &Descriptor) -> Vec<String> {
+    let annotations = entry.annotations().clone().unwrap_or_default();
+    [
+        "io.containerd.image.name",
+        "org.opencontainers.image.ref.name",
+    ]
+    .iter()
+    .filter_map(|k| annotations.get(*k).cloned())
+    .take(1)
+    .collect()
+}
+
+// ANCHOR: pick_entries
+/// The entries of index.json to import, for the platform `want`. Entries
+/// that name a platform are, name by name, one image built for several
+/// platforms: pull's choice ([`manifest::choose`]) takes one of them, never
+/// an attestation. A name with nothing for `want` is left out, unless
+/// nothing at all is left: then choose's error lists what there is.
+/// Entries without a platform are taken as they are.
+fn pick_entries<'a>(entries: &'a [Descriptor], want: &Platform) -> Result<Vec<&'a Descriptor>> {
+    let mut picked = Vec::new();
+    let mut groups: Vec<(Vec<String>, Vec<Descriptor>)> = Vec::new();
+    for entry in entries {
+        if entry.platform().is_none() {
+            picked.push(entry);
+            continue;
+        }
+        let names = entry_names(entry);
+        match groups.iter_mut().find(|(n, _)| *n == names) {
+            Some((_, group)) => group.push(entry.clone()),
+            None => groups.push((names, vec![entry.clone()])),
+        }
+    }
+    let mut refused = None;
+    for (_, group) in &groups {
+        match manifest::choose(group, want) {
+            // The same entry of `entries`, not the copy in the group.
+            Ok(chosen) => picked.extend(entries.iter().find(|e| *e == chosen)),
+            Err(err) => refused = refused.or(Some(err)),
+        }
+    }
+    if let (Some(err), true) = (refused, picked.is_empty()) {
+        return Err(err);
+    }
+    // In index.json's order, which is the order the user is told of them.
+    picked.sort_by_key(|p| entries.iter().position(|e| std::ptr::eq(e, *p)));
+    Ok(picked)
+}
+// ANCHOR_END: pick_entries
+
 fn find_oci(source: &Source) -> Result<Vec<Found>> {
     let bytes = source.read_all("index.json", MAX_JSON)?;
     let index: ImageIndex = serde_json::from_slice(&bytes).context("parsing index.json")?;
+    let ours = manifest::host_platform();
     let mut found = Vec::new();
-    for top in index.manifests() {
-        let annotations = top.annotations().clone().unwrap_or_default();
-        let names: Vec<String> = [
-            "io.containerd.image.name",
-            "org.opencontainers.image.ref.name",
-        ]
-        .iter()
-        .filter_map(|k| annotations.get(*k).cloned())
-        .take(1)
-        .collect();
+    for top in pick_entries(index.manifests(), &ours)? {
+        let names = entry_names(top);
         let mut digest = manifest::digest(top).context("index.json")?;
-        let ours = manifest::host_platform();
         if INDEX_TYPES.contains(&top.media_type().to_string().as_str()) {
-            // The same choice as a pull's: this machine's platform, never an
-            // attestation (`unknown/unknown`).
+            // An index in the index (skopeo copy --all): the same choice.
             let nested: ImageIndex = serde_json::from_slice(&read_blob(source, &digest)?)
                 .with_context(|| format!("parsing the index {digest}"))?;
             let chosen = manifest::choose(nested.manifests(), &ours)
                 .with_context(|| format!("choosing from the index {digest}"))?;
             digest = manifest::digest(chosen)?;
-        } else if let Some(p) = top.platform() {
-            if p.os().to_string() == "unknown"
-                || (p.os() == ours.os() && p.architecture() != ours.architecture())
-            {
-                continue;
-            }
         }
         let manifest_bytes = read_blob(source, &digest)?;
         let image: ImageManifest = serde_json::from_slice(&manifest_bytes)
@@ -504,6 +541,41 @@ mod tests {
         assert!(err.contains("give a name"), "{err}");
         // An image without any name is stored by ID only (docker's <none>).
         assert_eq!(names(&[found(&[])], None).unwrap(), [Vec::<String>::new()]);
+    }
+
+    fn entry(name: &str, platform: Option<(&str, &str)>, n: u8) -> Descriptor {
+        let digest = format!("sha256:{n:064}").parse::<oci_spec::image::Digest>();
+        let mut d = Descriptor::new(manifest::OCI_MANIFEST.into(), 1, digest.unwrap());
+        let names = [("org.opencontainers.image.ref.name".to_string(), name.into())];
+        d.set_annotations(Some(names.into_iter().collect()));
+        d.set_platform(platform.map(|(os, arch)| manifest::platform(os, arch, None)));
+        d
+    }
+
+    fn picked(entries: &[Descriptor]) -> Result<Vec<String>> {
+        let amd64 = manifest::platform("linux", "amd64", None);
+        Ok(pick_entries(entries, &amd64)?
+            .iter()
+            .map(|d| d.digest().to_string()[70..].to_string())
+            .collect())
+    }
+
+    #[test]
+    fn index_entries_are_chosen_as_a_pull_chooses() {
+        let entries = [
+            entry("a", Some(("linux", "amd64")), 1),
+            entry("a", Some(("windows", "amd64")), 2),
+            entry("a", Some(("unknown", "unknown")), 3),
+            entry("b", None, 4),
+            entry("c", Some(("linux", "arm64")), 5),
+            entry("c", Some(("linux", "amd64")), 6),
+            // Nothing for this machine under this name: left out.
+            entry("d", Some(("linux", "s390x")), 7),
+        ];
+        assert_eq!(picked(&entries).unwrap(), ["1", "4", "6"]);
+        let err = picked(&entries[6..]).unwrap_err().to_string();
+        assert!(err.contains("its platforms are linux/s390x"), "{err}");
+        assert!(picked(&[]).unwrap().is_empty());
     }
 
     #[test]
