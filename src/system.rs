@@ -268,11 +268,10 @@ pub fn check(store: &Store) -> Result<Vec<Leftover>> {
             );
         }
     }
-    let tmp = store.root().join("tmp");
-    for entry in fs::read_dir(&tmp).with_context(|| format!("reading {}", tmp.display()))? {
+    for path in store.abandoned_tmp()? {
         note(
             "tmp",
-            entry?.path().display().to_string(),
+            path.display().to_string(),
             "left by an interrupted pull, import or run".into(),
         );
     }

@@ -606,3 +606,30 @@ fn failures_that_pass_are_tried_again() {
          for a higher limit; it asks us to wait 3600 s, more than the 30 s ctr waits",
     );
 }
+
+#[test]
+fn parallel_runs_of_an_image_not_pulled_yet_all_start() {
+    // The issue's case: six `run -d` at once of an image not here, five
+    // rounds, each in a fresh store. Each pulls (the first to lock a layer
+    // fetches it), writes its container's record, and the pulls clean
+    // tmp/ as they finish: no writer may lose its file to another. (No
+    // network: what is raced for here is the store.)
+    let out = run(
+        &plain(),
+        "for round in 1 2 3 4 5; do\n\
+           export CTR_ROOT=/run/ctr-$round pids=\n\
+           for i in 1 2 3 4 5 6; do\n\
+             ( $C run -d --network none --name c$i $R/library/busybox sleep 60 >/dev/null \
+               2>/run/err-$round-$i; echo $? > /run/status-$round-$i ) & pids=\"$pids $!\"\n\
+           done\n\
+           wait $pids\n\
+           $C rm -f c1 c2 c3 c4 c5 c6 >/dev/null\n\
+         done\n\
+         echo statuses: $(cat /run/status-* | sort | uniq -c | xargs)\n\
+         echo \"seconds: $SECONDS\" >&2\n\
+         cat /run/err-* >&2\n\
+         export CTR_ROOT=/run/ctr",
+    );
+    assert!(out.stdout.starts_with("statuses: 30 0\n"), "{}", out.both());
+    assert!(!out.stderr.contains("ctr:"), "{}", out.both());
+}

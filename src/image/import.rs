@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::config;
 use crate::digest::{Digest, HashingReader};
-use crate::image::store::{self, ImageRecord, LayerRecord, Lock, Store};
+use crate::image::store::{self, ImageRecord, LayerRecord, Lock, Store, Temp};
 use crate::reference::Reference;
 use crate::registry::manifest::{self, Descriptor, ImageIndex, ImageManifest, Platform};
 
@@ -23,6 +23,8 @@ enum Source {
     Tar {
         file: PathBuf,
         members: HashMap<String, Member>,
+        /// Where a gzip'd archive was decompressed to, removed with it.
+        _plain: Option<Temp>,
     },
 }
 
@@ -41,17 +43,18 @@ impl Source {
         let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut magic = [0u8; 2];
         let n = file.read(&mut magic)?;
-        let file_path = if n == 2 && magic == [0x1f, 0x8b] {
+        let (file_path, temp) = if n == 2 && magic == [0x1f, 0x8b] {
             // `docker save | gzip`: a gzip stream cannot seek; unpack it once.
-            let plain = store.temp_path("import");
+            let temp = store.temp("import")?;
+            let plain = temp.join("archive.tar");
             let mut out =
                 File::create(&plain).with_context(|| format!("creating {}", plain.display()))?;
             let gz = flate2::read::MultiGzDecoder::new(BufReader::new(File::open(path)?));
             io::copy(&mut BufReader::new(gz), &mut out)
                 .with_context(|| format!("decompressing {}", path.display()))?;
-            plain
+            (plain, Some(temp))
         } else {
-            path.to_path_buf()
+            (path.to_path_buf(), None)
         };
         let mut members = HashMap::new();
         let mut archive = tar::Archive::new(File::open(&file_path)?);
@@ -82,6 +85,7 @@ impl Source {
         Ok(Source::Tar {
             file: file_path,
             members,
+            _plain: temp,
         })
     }
 
@@ -114,7 +118,7 @@ impl Source {
                     File::open(&path).with_context(|| format!("opening {}", path.display()))?;
                 Ok(Box::new(BufReader::new(file)))
             }
-            Source::Tar { file, members } => {
+            Source::Tar { file, members, .. } => {
                 let (offset, size) = self
                     .member(members, name)
                     .with_context(|| format!("the archive has no {name}"))?;
@@ -379,10 +383,7 @@ pub struct Imported {
 pub fn import(store: &Store, path: &Path, name: Option<&str>) -> Result<Vec<Imported>> {
     let lock = store.lock(true)?;
     store.clean_tmp(&lock)?;
-    let result = import_locked(store, path, name, &lock);
-    // The decompressed copy of a gzip'd archive, if any.
-    _ = store.clean_tmp(&lock);
-    result
+    import_locked(store, path, name, &lock)
 }
 
 fn import_locked(
