@@ -137,3 +137,49 @@ fn a_scheme_relative_redirect_goes_to_the_other_host() {
         out.both()
     );
 }
+
+/// Shell lines that start a "registry" on 127.0.0.1:PORT that accepts every
+/// connection and never answers.
+fn silent_server(port: u16) -> String {
+    format!(
+        "python3 -c 'import socket\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind((\"127.0.0.1\", {port})); s.listen(64); held = []\n\
+         while True: held.append(s.accept())' &\n\
+         for i in $(seq 100); do ss -ltn | grep -q 127.0.0.1:{port} && break; sleep 0.05; done\n"
+    )
+}
+
+#[test]
+fn a_registry_that_never_answers_times_out_saying_what() {
+    // 5007 accepts and says nothing; 5008's SYNs are dropped (iptables in
+    // the sandbox's own network namespace), so connecting hangs.
+    let prelude = format!(
+        "{}iptables -A INPUT -p tcp --dport 5008 --syn -j DROP\n",
+        silent_server(5007)
+    );
+    let out = run(
+        &prelude,
+        "for port in 5007 5008; do\n\
+           start=$(date +%s%N)\n\
+           CTR_REGISTRY_TIMEOUT=1 timeout 30 $C pull 127.0.0.1:$port/library/busybox\n\
+           echo \"status=$? fast=$(( ($(date +%s%N) - start) < 10000000000 ))\"\n\
+         done\n\
+         CTR_REGISTRY_TIMEOUT=soon $C pull 127.0.0.1:5007/library/busybox; echo status=$?",
+    );
+    assert!(
+        out.stdout
+            .starts_with("status=125 fast=1\nstatus=125 fast=1\nstatus=125\n"),
+        "{}",
+        out.both()
+    );
+    for said in [
+        "pulling 127.0.0.1:5007/library/busybox:latest: the registry 127.0.0.1:5007 accepted the \
+         connection but sent no answer within 1 s (CTR_REGISTRY_TIMEOUT)",
+        "pulling 127.0.0.1:5008/library/busybox:latest: cannot connect to the registry \
+         127.0.0.1:5008 within 1 s (CTR_REGISTRY_TIMEOUT)",
+        "CTR_REGISTRY_TIMEOUT=\"soon\" is not",
+    ] {
+        assert!(out.stderr.contains(said), "{said}\n{}", out.both());
+    }
+}

@@ -7,7 +7,10 @@
 //! - redirects are followed here, not by ureq, so that Authorization goes
 //!   only to the registry's own origin, never to the CDN a blob is sent to;
 //! - connection errors and 5xx are retried with backoff, a 429 after its
-//!   `Retry-After` (bounded), each a few times.
+//!   `Retry-After` (bounded), each a few times;
+//! - connecting, the answer's headers and a body's bytes each have a
+//!   timeout ([`super::timeouts`]), so a registry that hangs fails in
+//!   seconds, saying which; a request that timed out is tried once more.
 
 use std::io::Read;
 use std::sync::Mutex;
@@ -22,10 +25,14 @@ use url::Url;
 use super::auth;
 use super::endpoint::Endpoint;
 use super::manifest;
+use super::timeouts::{self, Timeouts};
 use crate::digest::Digest;
 
 /// Tries of one request, counting the first.
 const ATTEMPTS: u32 = 4;
+/// Tries of one request that timed out: a registry that hangs once
+/// likely hangs again, and each try costs a whole timeout.
+const TIMEOUT_ATTEMPTS: u32 = 2;
 /// The first pause between tries; doubled at each.
 const BACKOFF: Duration = Duration::from_millis(250);
 /// The longest a 429's Retry-After may ask us to wait.
@@ -35,6 +42,7 @@ const MAX_REDIRECTS: u32 = 10;
 pub struct Client {
     agent: ureq::Agent,
     endpoint: Endpoint,
+    timeouts: Timeouts,
     /// The Authorization header for the registry's origin, once a 401 told
     /// us what it wants. Shared by the threads that fetch layers.
     authorization: Mutex<Option<String>>,
@@ -48,22 +56,23 @@ pub struct Fetched {
 }
 
 impl Client {
-    pub fn new(endpoint: Endpoint) -> Client {
+    pub fn new(endpoint: Endpoint, timeouts: Timeouts) -> Client {
         let agent = ureq::Agent::config_builder()
             // 4xx and 5xx are read here, to say what went wrong.
             .http_status_as_error(false)
             // Redirects are followed here, to decide who sees our token.
             .max_redirects(0)
             .user_agent(concat!("ctr/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            // A stalled transfer fails (and is retried) instead of hanging.
-            .timeout_per_read(Some(Duration::from_secs(60)))
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_recv_response(Some(timeouts.response))
+            // A stalled transfer fails (and is resumed) instead of hanging.
+            .timeout_per_read(Some(timeouts.stall))
             .build()
             .into();
         Client {
             agent,
             endpoint,
+            timeouts,
             authorization: Mutex::new(None),
         }
     }
@@ -194,6 +203,7 @@ impl Client {
     /// backoff) and after a 429 (when its Retry-After says).
     fn send(&self, url: &str, headers: &[(&str, String)]) -> Result<Response<Body>> {
         let mut attempt = 0;
+        let mut timed_out = 0;
         loop {
             attempt += 1;
             let last = attempt >= ATTEMPTS;
@@ -205,6 +215,12 @@ impl Client {
             let response = match request.call() {
                 Ok(response) => response,
                 Err(err) if transient(&err) && !last => {
+                    if matches!(err, ureq::Error::Timeout(_)) {
+                        timed_out += 1;
+                        if timed_out >= TIMEOUT_ATTEMPTS {
+                            return Err(self.unreachable(url, err));
+                        }
+                    }
                     std::thread::sleep(pause);
                     continue;
                 }
@@ -303,6 +319,29 @@ impl Client {
     /// An error to read, for a request that got no answer.
     fn unreachable(&self, url: &str, err: ureq::Error) -> anyhow::Error {
         let host = host_of(url);
+        let variable = timeouts::VARIABLE;
+        match &err {
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+                return anyhow!(
+                    "cannot connect to the registry {host} within {} ({variable}): check the \
+                     name and port, and that nothing drops the connection on the way",
+                    timeouts::show(self.timeouts.connect)
+                )
+            }
+            ureq::Error::Timeout(which) => {
+                let waited = match which {
+                    ureq::Timeout::PerRead => self.timeouts.stall.min(self.timeouts.response),
+                    _ => self.timeouts.response,
+                };
+                return anyhow!(
+                    "the registry {host} accepted the connection but sent no answer within {} \
+                     ({variable}): it is overloaded or stuck; try again later, or wait longer \
+                     with {variable}=SECONDS",
+                    timeouts::show(waited)
+                );
+            }
+            _ => {}
+        }
         let tls_failed = match &err {
             ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,

@@ -21,6 +21,7 @@ use super::client::Client;
 use super::endpoint::{self, Settings};
 use super::manifest::{self, Descriptor, Parsed};
 use super::progress::{Counting, Progress};
+use super::timeouts::Timeouts;
 use crate::config;
 use crate::digest::{Digest, HashingReader};
 use crate::image::store::{self, ImageRecord, LayerRecord, Store};
@@ -48,7 +49,7 @@ pub fn pull(store: &Store, reference: &Reference, progress: &Progress) -> Result
     let settings = Settings::from_env();
     let endpoint = endpoint::endpoint(reference, &settings)?;
     let mirror = endpoint.mirror.then(|| endpoint.base.clone());
-    let client = Client::new(endpoint);
+    let client = Client::new(endpoint, Timeouts::from_env()?);
     let result = fetch_and_store(store, &client, reference, progress);
     match (result, mirror) {
         (Err(err), Some(mirror)) if !is_disk_full(&err) => Err(err.context(format!(
