@@ -12,7 +12,7 @@
 //!   timeout ([`super::timeouts`]), so a registry that hangs fails in
 //!   seconds, saying which; a request that timed out is tried once more.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -124,12 +124,55 @@ impl Client {
     }
     // ANCHOR_END: manifest
 
-    /// GET /v2/NAME/blobs/DIGEST, as a stream (a layer can be gigabytes).
-    /// The caller verifies what it reads.
-    pub fn blob(&self, digest: &Digest) -> Result<impl Read + Send> {
-        let response = self.get(&format!("blobs/{digest}"), "*/*")?;
-        Ok(response.into_body().into_reader())
+    // ANCHOR: blob
+    /// GET /v2/NAME/blobs/DIGEST, as a stream (a layer can be gigabytes)
+    /// that survives a dropped connection: see [`Resuming`]. `size` is the
+    /// manifest's (0: unknown); `resumed` hears of each new try (the byte
+    /// it starts at, the try's number, why). The caller verifies what it
+    /// reads.
+    pub fn blob<'a>(
+        &'a self,
+        digest: &Digest,
+        size: u64,
+        resumed: impl Fn(u64, u32, &str) + Send + 'a,
+    ) -> Result<Resuming<'a>> {
+        let body = self.blob_from(digest, 0)?;
+        Ok(Resuming {
+            client: self,
+            digest: digest.clone(),
+            size,
+            at: 0,
+            body,
+            tries: 1,
+            resumed: Box::new(resumed),
+            failed: None,
+        })
     }
+
+    /// The blob's bytes from `at` on: `Range: bytes=AT-`, which registries
+    /// serve (206); one that ignores it sends the whole blob (200), whose
+    /// first `at` bytes are skipped here.
+    fn blob_from(&self, digest: &Digest, at: u64) -> Result<Box<dyn Read + Send>> {
+        let range = (at > 0).then(|| format!("bytes={at}-"));
+        let response = self.get_range(&format!("blobs/{digest}"), "*/*", range.as_deref())?;
+        let status = response.status().as_u16();
+        let said = header(&response, "content-range").unwrap_or_default();
+        let mut body = response.into_body().into_reader();
+        match status {
+            206 if said.starts_with(&format!("bytes {at}-")) => {}
+            206 => bail!("the registry answered bytes={at}- of {digest} with {said:?}"),
+            _ if at > 0 => {
+                let skipped = io::copy(&mut (&mut body).take(at), &mut io::sink())
+                    .with_context(|| format!("reading {digest} again up to byte {at}"))?;
+                if skipped != at {
+                    bail!("{digest} is {skipped} bytes long this time, not more than {at}");
+                }
+            }
+            _ => {}
+        }
+        Ok(Box::new(body))
+    }
+    // ANCHOR_END: blob
 
     /// A small blob (a config), read whole, at most `limit` bytes, verified.
     pub fn small_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
@@ -153,6 +196,11 @@ impl Client {
     // ANCHOR: get
     /// One GET under /v2/NAME/, through auth and redirects.
     fn get(&self, path: &str, accept: &str) -> Result<Response<Body>> {
+        self.get_range(path, accept, None)
+    }
+
+    /// [`Client::get`], with a Range header when given.
+    fn get_range(&self, path: &str, accept: &str, range: Option<&str>) -> Result<Response<Body>> {
         let mut url = self.endpoint.url(path);
         let mut authenticated = false;
         for _ in 0..=MAX_REDIRECTS {
@@ -161,6 +209,9 @@ impl Client {
             let ours = same_origin(&url, &self.endpoint.base);
             let authorization = if ours { self.authorization() } else { None };
             let mut headers = vec![("Accept", accept.to_string())];
+            if let Some(range) = range {
+                headers.push(("Range", range.to_string()));
+            }
             if let Some(value) = &authorization {
                 headers.push(("Authorization", value.clone()));
             }
@@ -316,6 +367,24 @@ impl Client {
     }
     // ANCHOR_END: authenticate
 
+    /// Why a body broke off, in words: a stall says how long it was silent.
+    fn describe(&self, err: &io::Error) -> String {
+        let stalled = err.kind() == io::ErrorKind::TimedOut
+            || err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<ureq::Error>())
+                .is_some_and(|e| matches!(e, ureq::Error::Timeout(_)));
+        if stalled {
+            format!(
+                "the registry sent nothing for {} ({})",
+                timeouts::show(self.timeouts.stall),
+                timeouts::VARIABLE
+            )
+        } else {
+            err.to_string()
+        }
+    }
+
     /// An error to read, for a request that got no answer.
     fn unreachable(&self, url: &str, err: ureq::Error) -> anyhow::Error {
         let host = host_of(url);
@@ -362,6 +431,105 @@ impl Client {
              and that the registry is running"
         )
     }
+}
+
+/// Tries of one blob whose body breaks off, counting the first: docker
+/// tries a layer five times.
+pub const BLOB_ATTEMPTS: u32 = 5;
+
+// ANCHOR: resuming
+/// A blob's body that, when the connection breaks off (reset, closed short
+/// of the manifest's size, or silent past the stall timeout), asks for the
+/// rest from the byte where it stopped and goes on, at most
+/// [`BLOB_ATTEMPTS`] tries in all. Its reader sees one stream: whatever
+/// hashes it checks the digest of the whole blob, end to end.
+pub struct Resuming<'a> {
+    client: &'a Client,
+    digest: Digest,
+    size: u64,
+    /// Bytes handed out so far: where the next try starts.
+    at: u64,
+    body: Box<dyn Read + Send>,
+    tries: u32,
+    resumed: Box<dyn Fn(u64, u32, &str) + Send + 'a>,
+    /// Why it gave up: every read after that says so again.
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Read for Resuming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some((kind, why)) = &self.failed {
+                return Err(io::Error::new(*kind, why.clone()));
+            }
+            let broke = match self.body.read(buf) {
+                Ok(0) if !buf.is_empty() && self.size != 0 && self.at < self.size => {
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "the connection closed early")
+                }
+                Ok(n) => {
+                    self.at += n as u64;
+                    return Ok(n);
+                }
+                Err(err) if broken(&err) => err,
+                Err(err) => return Err(err),
+            };
+            let why = self.client.describe(&broke);
+            if self.tries >= BLOB_ATTEMPTS {
+                self.failed = Some((
+                    broke.kind(),
+                    format!(
+                        "the download broke off {} times, the last at byte {} ({why}): \
+                         nothing was kept, try again",
+                        self.tries, self.at
+                    ),
+                ));
+                continue;
+            }
+            self.tries += 1;
+            (self.resumed)(self.at, self.tries, &why);
+            std::thread::sleep(BACKOFF * 2u32.pow(self.tries - 2));
+            match self.client.blob_from(&self.digest, self.at) {
+                Ok(body) => self.body = body,
+                // Counted as a try: the next read asks again, or gives up.
+                Err(err) => {
+                    self.body = Box::new(Failing(Some(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        format!("{err:#}"),
+                    ))))
+                }
+            }
+        }
+    }
+}
+
+/// A body that fails once with its error, then ends: a try that could not
+/// even start.
+struct Failing(Option<io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(err) => Err(err),
+            None => Ok(0),
+        }
+    }
+}
+// ANCHOR_END: resuming
+
+/// A body's read that broke off in transit (reset, cut short, timed out),
+/// worth a new try; not a full disk or a refused request.
+fn broken(err: &io::Error) -> bool {
+    if err.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+        return true;
+    }
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// Worth trying again: the connection failed or broke, not the request.
@@ -471,6 +639,19 @@ fn absolute(from: &str, location: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_failures_are_tried_again() {
+        let kind = |k| io::Error::from(k);
+        assert!(broken(&kind(io::ErrorKind::ConnectionReset)));
+        assert!(broken(&kind(io::ErrorKind::UnexpectedEof)));
+        assert!(broken(&kind(io::ErrorKind::TimedOut)));
+        assert!(broken(&io::Error::other(ureq::Error::BodyStalled)));
+        assert!(!broken(&io::Error::from_raw_os_error(libc::ENOSPC)));
+        assert!(!broken(&io::Error::other(
+            "the blob does not match its digest"
+        )));
+    }
 
     #[test]
     fn origins_and_redirects() {

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
-use super::client::Client;
+use super::client::{Client, BLOB_ATTEMPTS};
 use super::endpoint::{self, Settings};
 use super::manifest::{self, Descriptor, Parsed};
 use super::progress::{Counting, Progress};
@@ -29,8 +29,6 @@ use crate::reference::Reference;
 
 /// Layers fetched at once: docker's max-concurrent-downloads.
 const PARALLEL: usize = 3;
-/// Tries of one layer whose transfer broke off midway.
-const LAYER_ATTEMPTS: u32 = 3;
 /// An image config is small; a limit keeps a hostile one from filling memory.
 const MAX_CONFIG: u64 = 16 << 20;
 
@@ -247,34 +245,26 @@ fn fetch_layer(store: &Store, client: &Client, layer: &Layer, progress: &Progres
         return Ok(false);
     }
     let bar = progress.layer(&layer.digest, layer.size);
-    let mut attempt = 1;
-    loop {
-        match stream_layer(store, client, layer, &bar) {
-            Ok(()) => break,
-            Err(err) if attempt < LAYER_ATTEMPTS && broken_transfer(&err) => {
-                attempt += 1;
-                bar.restart();
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            }
-            Err(err) => {
-                bar.finish("failed");
-                return Err(err.context(format!("pulling the layer {}", layer.digest)));
-            }
-        }
+    if let Err(err) = stream_layer(store, client, layer, &bar) {
+        bar.finish("failed");
+        return Err(err.context(format!("pulling the layer {}", layer.digest)));
     }
     bar.finish("pull complete");
     Ok(true)
 }
 
-/// GET the blob and unpack it as it arrives; its digest and size are
-/// checked at its end, before the layer is renamed into place.
+/// GET the blob and unpack it as it arrives, resumed where it broke off
+/// if the connection drops; its digest and size are checked at its end,
+/// before the layer is renamed into place.
 fn stream_layer(
     store: &Store,
     client: &Client,
     layer: &Layer,
     bar: &super::progress::Layer,
 ) -> Result<()> {
-    let body = client.blob(&layer.digest)?;
+    let body = client.blob(&layer.digest, layer.size, |at, attempt, why| {
+        bar.resuming(at, attempt, BLOB_ATTEMPTS, why)
+    })?;
     let hashing = HashingReader::new(Counting {
         inner: body,
         layer: bar,
@@ -300,27 +290,6 @@ fn stream_layer(
     Ok(())
 }
 // ANCHOR_END: fetch_layers
-
-/// A transfer that broke off (reset, cut short, timed out), worth trying
-/// again; not a full disk, a bad digest or a refused request.
-fn broken_transfer(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        if let Some(io) = cause.downcast_ref::<io::Error>() {
-            if io.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
-                return true;
-            }
-            return matches!(
-                io.kind(),
-                io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::UnexpectedEof
-                    | io::ErrorKind::TimedOut
-                    | io::ErrorKind::BrokenPipe
-            );
-        }
-        cause.downcast_ref::<ureq::Error>().is_some()
-    })
-}
 
 fn is_disk_full(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -410,19 +379,10 @@ mod tests {
     }
 
     #[test]
-    fn which_failures_are_tried_again() {
-        let reset = anyhow::Error::new(io::Error::from(io::ErrorKind::ConnectionReset))
-            .context("reading the layer");
-        assert!(broken_transfer(&reset));
-        let eof = anyhow::Error::new(io::Error::from(io::ErrorKind::UnexpectedEof));
-        assert!(broken_transfer(&eof));
+    fn a_full_disk_is_told_apart() {
         let full =
             anyhow::Error::new(io::Error::from_raw_os_error(libc::ENOSPC)).context("writing");
-        assert!(!broken_transfer(&full));
         assert!(is_disk_full(&full));
-        assert!(!broken_transfer(&anyhow!(
-            "the blob does not match its digest"
-        )));
         assert!(!is_disk_full(&anyhow!("other")));
     }
 }
