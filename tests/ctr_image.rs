@@ -423,3 +423,68 @@ fn import_chooses_the_platform_as_pull_does() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&none).unwrap();
 }
+
+#[test]
+fn imports_zstd_layers_with_the_same_bound_on_size() {
+    // A zstd bomb: 64 MiB of zeros in one file, by the zstd command (a few
+    // kB of zstd).
+    let dir = scratch("zstd-bomb");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(64 << 20);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1_700_000_000);
+    header.set_cksum();
+    tar.append_data(
+        &mut header,
+        "bomb",
+        std::io::Read::take(std::io::repeat(0), 64 << 20),
+    )
+    .unwrap();
+    let plain_tar = tar.into_inner().unwrap();
+    let diff_id = format!("sha256:{}", support::ctr::sha256_hex(&plain_tar));
+    let mut zstd = std::process::Command::new("zstd")
+        .args(["-q", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running zstd (scripts/setup installs it)");
+    let mut input = zstd.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut input, &plain_tar));
+    let out = zstd.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.stdout.len() < 100_000, "{} bytes", out.stdout.len());
+    write_layout(&dir, "latest", &[(out.stdout, diff_id)], &["sh"]);
+    // The busybox layout made zstd by skopeo, in the sandbox (its cache
+    // on a tmpfs over /var/lib, so the host's is untouched).
+    let out = in_sandbox(
+        false,
+        &format!(
+            "mount -t tmpfs skopeo-var-lib /var/lib\n\
+             skopeo copy --quiet --dest-compress-format zstd oci:$L:latest oci:/run/zstd-oci:latest\n\
+             jq -r .layers[0].mediaType /run/zstd-oci/blobs/sha256/$(jq -r '.manifests[0].digest' /run/zstd-oci/index.json | cut -d: -f2)\n\
+             $C import /run/zstd-oci zbox >/dev/null; echo status=$?\n\
+             $C run --rm zbox sh -c 'echo $GREETING'\n\
+             CTR_MAX_LAYER_SIZE=1M $C import {} bomb; echo status=$?\n\
+             echo \"images=$($C images | tail -n +2 | wc -l) tmp=$(ls -A /run/ctr/tmp | wc -l)\"",
+            q(&dir)
+        ),
+    );
+    assert_eq!(
+        out.stdout,
+        "application/vnd.oci.image.layer.v1.tar+zstd\nstatus=0\nhello from the image\n\
+         status=125\nimages=1 tmp=0\n",
+        "{}",
+        out.both()
+    );
+    assert!(
+        out.stderr.contains(
+            "the layer is over 1048576 bytes once uncompressed (CTR_MAX_LAYER_SIZE): refused"
+        ),
+        "{}",
+        out.both()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -115,6 +115,31 @@ fn run_pulls_a_v2s2_image_it_does_not_have() {
 }
 
 #[test]
+fn pulls_and_runs_a_zstd_image() {
+    // skopeo's zstd (application/vnd.oci.image.layer.v1.tar+zstd), as
+    // podman and containerd pull it.
+    let digest = fixtures().digest("zstd");
+    let out = run(
+        &plain(),
+        "curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+           http://$R/v2/library/busybox/manifests/zstd | jq -r '.layers[0].mediaType'\n\
+         $C run --rm $R/library/busybox:zstd sh -c 'echo $GREETING'; echo status=$?",
+    );
+    assert!(
+        out.stdout.starts_with(
+            "application/vnd.oci.image.layer.v1.tar+zstd\nhello from the image\nstatus=0\n"
+        ),
+        "{}",
+        out.both()
+    );
+    assert!(
+        out.stderr.contains(&format!("({digest})")),
+        "{}",
+        out.both()
+    );
+}
+
+#[test]
 fn through_the_token_auth_registry() {
     // Docker Hub's flow: 401 + Bearer challenge, a token from the realm, retry.
     for field in ["token", "access_token"] {
