@@ -187,6 +187,37 @@ fn an_expired_token_is_renewed_mid_pull() {
 }
 
 #[test]
+fn a_token_is_renewed_before_it_expires() {
+    // Tokens last 3 s; the proxy holds the config's request 4 s, so the
+    // layer is asked for after the first token ran out: ctr asks for a new
+    // one first, and no request is refused for an expired token.
+    let prelude = format!(
+        // (The log is emptied of the token that waiting for the issuer got.)
+        "export TOKEN_SECONDS=3 TOKEN_LOG=/run/tokens.log\n{}{}: > /run/tokens.log\n",
+        registry::start(Auth::Token("token")),
+        proxy(PROXY, ADDRESS, LOG, "--delay /blobs/:1:4")
+    );
+    let out = run(
+        &prelude,
+        &format!(
+            "$C pull {PROXY}/library/busybox; echo status=$?\n\
+             cat /run/tokens.log\n\
+             cut -d' ' -f3 {LOG} | xargs echo statuses:"
+        ),
+    );
+    // The first manifest request is answered 401 (no token yet); then
+    // manifest, config, layer: all 200.
+    assert!(
+        out.stdout.starts_with(
+            "status=0\ntoken for anonymous, 3 s\ntoken for anonymous, 3 s\n\
+             statuses: 401 200 200 200\n"
+        ),
+        "{}",
+        out.both()
+    );
+}
+
+#[test]
 fn a_multi_arch_index_yields_amd64() {
     assert_eq!(
         std::env::consts::ARCH,
@@ -459,16 +490,76 @@ fn logins_from_docker_config_json() {
              in /run/docker/config.json: check the user and password"
         ),
     );
+}
 
-    // A login kept by a credential helper: ctr does not run helpers, and says so.
-    let helper = format!(
-        "mkdir -p /run/docker; export DOCKER_CONFIG=/run/docker\n\
-         echo '{{\"credHelpers\":{{\"{ADDRESS}\":\"pass\"}}}}' > /run/docker/config.json\n"
+/// Shell lines that install `docker-credential-fixture` on PATH: docker's
+/// credential helper protocol (`get`, the server on stdin, JSON on
+/// stdout), logging what it was asked; with `found` false it answers as a
+/// helper without that login does.
+fn credential_helper(found: bool) -> String {
+    let (user, password) = LOGIN;
+    let answer = if found {
+        format!("printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' \"$server\"")
+    } else {
+        "echo 'credentials not found in native keychain'; exit 1".to_string()
+    };
+    format!(
+        "mkdir -p /run/bin; export PATH=/run/bin:$PATH\n\
+         cat > /run/bin/docker-credential-fixture <<'HELPER'\n\
+         #!/bin/sh\n\
+         [ \"$1\" = get ] || exit 2\n\
+         server=$(cat)\n\
+         echo \"asked for $server\" >> /run/helper.log\n\
+         {answer}\n\
+         HELPER\n\
+         chmod +x /run/bin/docker-credential-fixture\n"
+    )
+}
+
+#[test]
+fn logins_from_credential_helpers() {
+    let private = format!("{ADDRESS}/private/busybox");
+    let pull = format!("$C run --rm {private} echo logged in; echo status=$?; cat /run/helper.log");
+    let config = |json: &str| {
+        format!(
+            "mkdir -p /run/docker; export DOCKER_CONFIG=/run/docker\n\
+             echo '{json}' > /run/docker/config.json\n"
+        )
+    };
+    // credHelpers for this registry; credsStore for all (with an empty
+    // auths entry, as `docker login` leaves one).
+    for json in [
+        format!("{{\"credHelpers\":{{\"{ADDRESS}\":\"fixture\"}}}}"),
+        format!("{{\"auths\":{{\"{ADDRESS}\":{{}}}},\"credsStore\":\"fixture\"}}"),
+    ] {
+        let out = run(
+            &registry::start(Auth::Token("token")),
+            &format!("{}{}{pull}", credential_helper(true), config(&json)),
+        );
+        assert!(
+            out.stdout
+                .starts_with(&format!("logged in\nstatus=0\nasked for {ADDRESS}\n")),
+            "{json}: {}",
+            out.both()
+        );
+    }
+    // A helper without the login: pulled anonymously, and refused.
+    let json = format!("{{\"credHelpers\":{{\"{ADDRESS}\":\"fixture\"}}}}");
+    let out = run(
+        &registry::start(Auth::Token("token")),
+        &format!("{}{}{pull}", credential_helper(false), config(&json)),
     );
-    let out = run(&token_registry(), &format!("{helper}{pull}"));
+    assert_refused(&out, "registry answered 401 (unauthorized): auth refused");
+    // A helper that is not installed: said, with what to do.
+    let json = format!("{{\"credHelpers\":{{\"{ADDRESS}\":\"pass\"}}}}");
+    let out = run(
+        &registry::start(Auth::Token("token")),
+        &format!("{}{pull}", config(&json)),
+    );
     assert_refused(
         &out,
-        "the login for 127.0.0.1:5000 is kept by the credential helper docker-credential-pass",
+        "the login for 127.0.0.1:5000 is kept by docker-credential-pass (credHelpers in \
+         /run/docker/config.json): docker-credential-pass is not installed (not on PATH)",
     );
 }
 

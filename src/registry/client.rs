@@ -14,7 +14,7 @@
 
 use std::io::{self, Read};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
@@ -45,7 +45,24 @@ pub struct Client {
     timeouts: Timeouts,
     /// The Authorization header for the registry's origin, once a 401 told
     /// us what it wants. Shared by the threads that fetch layers.
-    authorization: Mutex<Option<String>>,
+    authorization: Mutex<Option<Authorization>>,
+}
+
+/// What answers the registry's challenge, and until when.
+struct Authorization {
+    header: String,
+    /// The challenge answered, to answer it again for a new token.
+    challenge: String,
+    /// When a Bearer token should be renewed: before its `expires_in` runs
+    /// out, so that no request is refused for it. None: Basic, for good.
+    renew_at: Option<Instant>,
+}
+
+/// How long before a token expires it is renewed: a fifth of its life,
+/// at least a second and at most 30 (a request sent just in time may
+/// still reach the registry late).
+fn renewal_margin(lasts: u64) -> u64 {
+    (lasts / 5).clamp(1, 30).min(lasts)
 }
 
 /// A manifest as fetched: its bytes, type and verified digest.
@@ -207,7 +224,7 @@ impl Client {
             // Our credentials are for the registry's origin only: a blob is
             // often redirected to a CDN on another host, which must not see them.
             let ours = same_origin(&url, &self.endpoint.base);
-            let authorization = if ours { self.authorization() } else { None };
+            let authorization = if ours { self.authorization()? } else { None };
             let mut headers = vec![("Accept", accept.to_string())];
             if let Some(range) = range {
                 headers.push(("Range", range.to_string()));
@@ -242,11 +259,22 @@ impl Client {
     }
     // ANCHOR_END: get
 
-    fn authorization(&self) -> Option<String> {
-        self.authorization
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The Authorization header to send, renewing a token that is about
+    /// to expire first (the threads that fetch layers wait for the one that
+    /// renews it).
+    fn authorization(&self) -> Result<Option<String>> {
+        let mut held = self.authorization.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(current) = held.as_ref() else {
+            return Ok(None);
+        };
+        if current.renew_at.is_some_and(|at| Instant::now() >= at) {
+            let challenge = current.challenge.clone();
+            *held = Some(
+                self.authenticate(&challenge)
+                    .context("renewing the token")?,
+            );
+        }
+        Ok(held.as_ref().map(|a| a.header.clone()))
     }
 
     // ANCHOR: send
@@ -304,7 +332,7 @@ impl Client {
 
     // ANCHOR: authenticate
     /// Answers a 401's challenge with an Authorization header.
-    fn authenticate(&self, header_value: &str) -> Result<String> {
+    fn authenticate(&self, header_value: &str) -> Result<Authorization> {
         let host = &self.endpoint.host;
         let challenge =
             auth::parse_challenge(header_value).with_context(|| format!("{host} answered 401"))?;
@@ -327,6 +355,8 @@ impl Client {
                 if let Some(login) = &login {
                     headers.push(("Authorization", login.header.clone()));
                 }
+                // Its life counts from the asking: the answer may come late.
+                let asked = Instant::now();
                 let mut response = self
                     .send(&url, &headers)
                     .with_context(|| format!("asking {realm} for a token"))?;
@@ -336,7 +366,7 @@ impl Client {
                         "auth refused: the token server {realm} refused {}: \
                          check the user and password (docker login writes them)",
                         match &login {
-                            Some(l) => format!("the login for {host} in {}", l.from.display()),
+                            Some(l) => format!("the login for {host} in {}", l.from),
                             None => "an anonymous token".to_string(),
                         }
                     ),
@@ -348,12 +378,21 @@ impl Client {
                     .limit(1 << 20)
                     .read_to_vec()
                     .with_context(|| format!("reading the token from {realm}"))?;
-                let (token, _expires_in) = auth::parse_token(&body)
+                let (token, lasts) = auth::parse_token(&body)
                     .with_context(|| format!("asking {realm} for a token"))?;
-                Ok(format!("Bearer {token}"))
+                let renew = Duration::from_secs(lasts - renewal_margin(lasts));
+                Ok(Authorization {
+                    header: format!("Bearer {token}"),
+                    challenge: header_value.to_string(),
+                    renew_at: Some(asked + renew),
+                })
             }
             "basic" => match login {
-                Some(login) => Ok(login.header),
+                Some(login) => Ok(Authorization {
+                    header: login.header,
+                    challenge: header_value.to_string(),
+                    renew_at: None,
+                }),
                 None => bail!(
                     "auth refused: {host} asks for a user and password, and {} has none for it: \
                      log in with `docker login {host}`",
@@ -639,6 +678,15 @@ fn absolute(from: &str, location: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_renewed_a_little_before_they_expire() {
+        assert_eq!(renewal_margin(300), 30);
+        assert_eq!(renewal_margin(60), 12);
+        assert_eq!(renewal_margin(3), 1);
+        assert_eq!(renewal_margin(1), 1);
+        assert_eq!(renewal_margin(0), 0);
+    }
 
     #[test]
     fn which_failures_are_tried_again() {

@@ -9,6 +9,9 @@ slow, fail, strip, cut short or redirect what passes through.
   --fail S:TEXT:N[:RA]
                       answer the first N requests whose path contains TEXT
                       with status S (and `Retry-After: RA` when given)
+  --delay TEXT:N:SECONDS
+                      hold the first N requests whose path contains TEXT for
+                      SECONDS before forwarding them
   --unauth TEXT:N     forward the first N requests whose path contains TEXT
                       without their Authorization (so the registry answers
                       401 with a fresh challenge: an expired token's case)
@@ -46,6 +49,7 @@ class Server(ThreadingMixIn, HTTPServer):
 def main():
     listen, upstream, log_path = sys.argv[1:4]
     rate, fails, unauths, truncates, stalls, redirects = None, [], [], [], [], []
+    delays = []
     args = sys.argv[4:]
     while args:
         opt, value, args = args[0], args[1], args[2:]
@@ -61,6 +65,9 @@ def main():
         elif opt == "--truncate":
             text, count, size = value.rsplit(":", 2)
             truncates.append({"text": text, "left": int(count), "bytes": int(size)})
+        elif opt == "--delay":
+            text, count, seconds = value.rsplit(":", 2)
+            delays.append({"text": text, "left": int(count), "seconds": float(seconds)})
         elif opt == "--stall":
             text, count, size = value.rsplit(":", 2)
             stalls.append({"text": text, "left": int(count), "bytes": int(size)})
@@ -101,6 +108,9 @@ def main():
                     self.end_headers()
                     self.note(307)
                     return
+            delay = take(delays, self.path)
+            if delay:
+                time.sleep(delay["seconds"])
             cut = take(truncates, self.path)
             stall = None if cut else take(stalls, self.path)
             cut = cut or stall
