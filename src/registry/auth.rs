@@ -188,18 +188,18 @@ fn keys(host: &str) -> Vec<String> {
     }
 }
 
+/// Runs a credential helper: its name and the server, to the user and
+/// password it keeps (None: none for that server). [`run_helper`], or a
+/// stand-in in the tests.
+pub type Helper = dyn Fn(&str, &str) -> Result<Option<(String, String)>>;
+
 // ANCHOR: login
 /// The login for `host` in the config.json text (read from `from`), if
 /// any, as docker finds it: a credential helper for this registry
 /// (`credHelpers`), else the helper for all (`credsStore`), else the file's
 /// own `auths`. `helper` runs `docker-credential-NAME get` for the server
 /// named (see [`run_helper`]).
-pub fn login_from(
-    text: &str,
-    from: &Path,
-    host: &str,
-    helper: &dyn Fn(&str, &str) -> Result<Option<(String, String)>>,
-) -> Result<Option<Login>> {
+pub fn login_from(text: &str, from: &Path, host: &str, helper: &Helper) -> Result<Option<Login>> {
     let config: DockerConfig = serde_json::from_str(text)
         .with_context(|| format!("reading {}: it is not valid JSON", from.display()))?;
     let keys = keys(host);

@@ -476,6 +476,10 @@ impl Client {
 /// tries a layer five times.
 pub const BLOB_ATTEMPTS: u32 = 5;
 
+/// Told of each new try of a blob: the byte it starts at, the try's
+/// number, why the last one broke off.
+pub type Resumed<'a> = dyn Fn(u64, u32, &str) + Send + 'a;
+
 // ANCHOR: resuming
 /// A blob's body that, when the connection breaks off (reset, closed short
 /// of the manifest's size, or silent past the stall timeout), asks for the
@@ -490,7 +494,7 @@ pub struct Resuming<'a> {
     at: u64,
     body: Box<dyn Read + Send>,
     tries: u32,
-    resumed: Box<dyn Fn(u64, u32, &str) + Send + 'a>,
+    resumed: Box<Resumed<'a>>,
     /// Why it gave up: every read after that says so again.
     failed: Option<(io::ErrorKind, String)>,
 }

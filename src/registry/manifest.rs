@@ -31,9 +31,10 @@ pub fn accept() -> String {
 /// A registry refuses to store a manifest over 4 MiB; we refuse to read one.
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
+/// Boxed: oci-spec's types are hundreds of bytes each on the stack.
 pub enum Parsed {
-    Index(ImageIndex),
-    Manifest(ImageManifest),
+    Index(Box<ImageIndex>),
+    Manifest(Box<ImageManifest>),
 }
 
 /// A descriptor's digest, as ours: sha256 only (we could not verify
@@ -83,7 +84,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed> {
             for entry in index.manifests() {
                 digest(entry).context("reading the index")?;
             }
-            Ok(Parsed::Index(index))
+            Ok(Parsed::Index(Box::new(index)))
         }
         OCI_MANIFEST | DOCKER_MANIFEST => {
             let manifest: ImageManifest =
@@ -91,7 +92,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed> {
             for blob in std::iter::once(manifest.config()).chain(manifest.layers()) {
                 digest(blob).context("reading the manifest")?;
             }
-            Ok(Parsed::Manifest(manifest))
+            Ok(Parsed::Manifest(Box::new(manifest)))
         }
         other => bail!("the registry sent a {other:?}, which is not an image manifest"),
     }
