@@ -276,7 +276,7 @@ fn pick_entries<'a>(entries: &'a [Descriptor], want: &Platform) -> Result<Vec<&'
 
 fn find_oci(source: &Source) -> Result<Vec<Found>> {
     let bytes = source.read_all("index.json", MAX_JSON)?;
-    let index: ImageIndex = serde_json::from_slice(&bytes).context("parsing index.json")?;
+    let index: ImageIndex = manifest::read(&bytes).context("parsing index.json")?;
     let ours = manifest::host_platform();
     let mut found = Vec::new();
     for top in pick_entries(index.manifests(), &ours)? {
@@ -284,14 +284,14 @@ fn find_oci(source: &Source) -> Result<Vec<Found>> {
         let mut digest = manifest::digest(top).context("index.json")?;
         if INDEX_TYPES.contains(&top.media_type().to_string().as_str()) {
             // An index in the index (skopeo copy --all): the same choice.
-            let nested: ImageIndex = serde_json::from_slice(&read_blob(source, &digest)?)
+            let nested: ImageIndex = manifest::read(&read_blob(source, &digest)?)
                 .with_context(|| format!("parsing the index {digest}"))?;
             let chosen = manifest::choose(nested.manifests(), &ours)
                 .with_context(|| format!("choosing from the index {digest}"))?;
             digest = manifest::digest(chosen)?;
         }
         let manifest_bytes = read_blob(source, &digest)?;
-        let image: ImageManifest = serde_json::from_slice(&manifest_bytes)
+        let image: ImageManifest = manifest::read(&manifest_bytes)
             .with_context(|| format!("parsing the manifest {digest}"))?;
         let config_digest = manifest::digest(image.config())?;
         let layers = image

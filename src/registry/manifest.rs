@@ -37,6 +37,24 @@ pub enum Parsed {
     Manifest(Box<ImageManifest>),
 }
 
+/// Reads a manifest, an index or a layout's index.json into oci-spec's
+/// type, after checking every descriptor's digest with ours (sha256 only,
+/// never a path), so that a bad one is refused in our words before any
+/// other field is looked at.
+pub fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)?;
+    let lists = ["layers", "manifests"]
+        .iter()
+        .filter_map(|k| value.get(k)?.as_array())
+        .flatten();
+    for descriptor in value.get("config").into_iter().chain(lists) {
+        if let Some(text) = descriptor.get("digest").and_then(|d| d.as_str()) {
+            Digest::parse(text)?;
+        }
+    }
+    Ok(T::deserialize(value)?)
+}
+
 /// A descriptor's digest, as ours: sha256 only (we could not verify
 /// another), validated before anything uses it as a file name or in a URL.
 pub fn digest(descriptor: &Descriptor) -> Result<Digest> {
@@ -79,21 +97,12 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed> {
         OCI_MANIFEST.to_string()
     };
     match media_type.as_str() {
-        OCI_INDEX | DOCKER_LIST => {
-            let index: ImageIndex = serde_json::from_slice(body).context("reading the index")?;
-            for entry in index.manifests() {
-                digest(entry).context("reading the index")?;
-            }
-            Ok(Parsed::Index(Box::new(index)))
-        }
-        OCI_MANIFEST | DOCKER_MANIFEST => {
-            let manifest: ImageManifest =
-                serde_json::from_slice(body).context("reading the manifest")?;
-            for blob in std::iter::once(manifest.config()).chain(manifest.layers()) {
-                digest(blob).context("reading the manifest")?;
-            }
-            Ok(Parsed::Manifest(Box::new(manifest)))
-        }
+        OCI_INDEX | DOCKER_LIST => Ok(Parsed::Index(Box::new(
+            read(body).context("reading the index")?,
+        ))),
+        OCI_MANIFEST | DOCKER_MANIFEST => Ok(Parsed::Manifest(Box::new(
+            read(body).context("reading the manifest")?,
+        ))),
         other => bail!("the registry sent a {other:?}, which is not an image manifest"),
     }
 }
@@ -300,7 +309,7 @@ mod tests {
         };
         let escape = err(OCI_MANIFEST, &with_config("sha256:../../x"));
         assert!(
-            escape.contains("reading the manifest") && escape.contains("../../x"),
+            escape.contains("reading the manifest: invalid digest"),
             "{escape}"
         );
         // A valid digest of another algorithm: we could not verify it.
