@@ -59,12 +59,14 @@ diff /run/before /run/after && echo "host as before"
 
 #[test]
 fn eight_containers_at_once_get_eight_addresses_and_give_them_back() {
+    // Each holds its address 5 s, so that all eight hold one at once (an
+    // address given back may be leased again, as docker does).
     let script = format!(
         r#"host() {{ {host}; }}
 host /run/before
 pids=""
 for i in 1 2 3 4 5 6 7 8; do
-    $C run --rm busybox sh -c 'ip -4 -o addr show eth0 | awk "{{print \$4}}"' > /run/out.$i 2>/run/err.$i &
+    $C run --rm busybox sh -c 'ip -4 -o addr show eth0 | awk "{{print \$4}}"; sleep 5' > /run/out.$i 2>/run/err.$i &
     pids="$pids $!"
 done
 failed=0
