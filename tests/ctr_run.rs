@@ -64,15 +64,15 @@ fn exit_statuses_are_dockers() {
         $C run busybox true; echo "true=$?"
         $C run busybox sh -c 'exit 1'; echo "exit1=$?"
         $C run busybox sh -c 'exit 42'; echo "exit42=$?"
-        $C run busybox nope 2>/tmp/e127; echo "nope=$?"
-        $C run busybox /etc/passwd 2>/tmp/e126; echo "passwd=$?"
-        $C run nosuchimage 2>/tmp/e125; echo "unknown=$?"
-        $C run busybox:bare 2>/tmp/e125b; echo "nocmd=$?"
-        $C run --network overlay busybox true 2>/tmp/e125c; echo "network=$?"
+        $C run busybox nope 2>/run/e127; echo "nope=$?"
+        $C run busybox /etc/passwd 2>/run/e126; echo "passwd=$?"
+        $C run nosuchimage 2>/run/e125; echo "unknown=$?"
+        $C run busybox:bare 2>/run/e125b; echo "nocmd=$?"
+        $C run --network overlay busybox true 2>/run/e125c; echo "network=$?"
         $C run busybox sleep 31 & pid=$!
         wait_for pgrep -f '^sleep 31$' >/dev/null
         kill -KILL $(pgrep -f '^sleep 31$'); wait $pid; echo "killed=$?"
-        echo "---"; cat /tmp/e127 /tmp/e126 /tmp/e125 /tmp/e125b /tmp/e125c
+        echo "---"; cat /run/e127 /run/e126 /run/e125 /run/e125b /run/e125c
     "#);
     let s = &out.stdout;
     for want in [
@@ -225,10 +225,10 @@ fn rm_leaves_nothing_and_records_stay_otherwise() {
 #[test]
 fn signals_reach_the_container() {
     let out = ok(r#"
-        $C run busybox sh -c 'trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.05; done' > /tmp/out &
+        $C run busybox sh -c 'trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.05; done' > /run/out &
         pid=$!
-        wait_for grep -q ready /tmp/out
-        kill -TERM $pid; wait $pid; echo "status=$?"; cat /tmp/out
+        wait_for grep -q ready /run/out
+        kill -TERM $pid; wait $pid; echo "status=$?"; cat /run/out
     "#);
     assert!(out.stdout.contains("status=7"), "{}", out.both());
     assert!(out.stdout.contains("got TERM"), "{}", out.both());
