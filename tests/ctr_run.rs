@@ -234,6 +234,33 @@ fn signals_reach_the_container() {
     assert!(out.stdout.contains("got TERM"), "{}", out.both());
 }
 
+/// Rust's runtime ignores SIGPIPE and ctr blocks the signals it forwards:
+/// neither may reach the container's program through execve(2), in run,
+/// `--init`'s child or exec. `yes | head -1` would print "Broken pipe".
+#[test]
+fn signals_start_at_their_defaults_in_run_init_and_exec() {
+    // The program itself reads its status: a shell in between would ignore
+    // signals of its own (busybox sh ignores SIGQUIT for what it execs last).
+    let out = ok(r#"
+        status="grep -E ^Sig(Ign|Blk) /proc/self/status"
+        pipe="yes | head -n 1"
+        echo "== run"; $C run --rm busybox $status; $C run --rm busybox sh -c "$pipe" 2>&1
+        echo "== init"; $C run --rm --init busybox $status; $C run --rm --init busybox sh -c "$pipe" 2>&1
+        $C run -d --name s busybox sleep 60 >/dev/null
+        echo "== exec"; $C exec s $status; $C exec s sh -c "$pipe" 2>&1
+        $C rm -f s >/dev/null
+    "#);
+    let expected = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\ny\n";
+    for mode in ["run", "init", "exec"] {
+        let section = out
+            .stdout
+            .split(&format!("== {mode}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("== ").next());
+        assert_eq!(section, Some(expected), "{mode}:\n{}", out.both());
+    }
+}
+
 #[test]
 fn init_forwards_sigterm_and_reaps_orphans() {
     let out = ok(r#"
