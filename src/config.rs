@@ -4,82 +4,41 @@
 //! hands them in; nothing here touches the system.
 
 use anyhow::{bail, Context, Result};
+pub use oci_spec::image::{Config, ImageConfiguration};
 
 use crate::digest::Digest;
-use serde::{Deserialize, Serialize};
 
 /// docker's PATH for a Linux container whose image sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The parts of an OCI image config (image-spec config.md) that we use.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct ImageConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(default)]
-    pub architecture: String,
-    #[serde(default)]
-    pub os: String,
-    #[serde(default)]
-    pub config: ProcessConfig,
-    pub rootfs: RootFs,
+/// Reads an image config (image-spec config.md; docker's is the same JSON):
+/// oci-spec's type, which `plan` and `diff_ids` read.
+pub fn parse(bytes: &[u8]) -> Result<ImageConfiguration> {
+    Ok(serde_json::from_slice(bytes)?)
 }
 
-/// What the image says to run (the `config` object, docker's field names).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct ProcessConfig {
-    #[serde(rename = "User", default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(rename = "Env", default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<Vec<String>>,
-    #[serde(
-        rename = "Entrypoint",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub entrypoint: Option<Vec<String>>,
-    #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<Vec<String>>,
-    #[serde(
-        rename = "WorkingDir",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub working_dir: Option<String>,
-    /// The signal `ctr stop` sends first (`SIGQUIT`, `15`...); SIGTERM when unset.
-    #[serde(
-        rename = "StopSignal",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub stop_signal: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct RootFs {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub diff_ids: Vec<String>,
-}
-
-impl ImageConfig {
-    /// The digests of the layers' uncompressed tars, checked against the
-    /// number of layers the manifest lists: a pull and an import both trust
-    /// a layer only once its tar hashes to one of these.
-    pub fn diff_ids(&self, layers: usize) -> Result<Vec<Digest>> {
-        if self.rootfs.diff_ids.len() != layers {
-            bail!(
-                "the image lists {} layers in its config and {layers} in its manifest: \
-                 it is malformed; rebuild or re-push it",
-                self.rootfs.diff_ids.len()
-            );
-        }
-        self.rootfs
-            .diff_ids
-            .iter()
-            .map(|d| Digest::parse(d).context("the config's rootfs.diff_ids"))
-            .collect()
+/// The digests of the layers' uncompressed tars, checked against the
+/// number of layers the manifest lists: a pull and an import both trust a
+/// layer only once its tar hashes to one of these.
+pub fn diff_ids(image: &ImageConfiguration, layers: usize) -> Result<Vec<Digest>> {
+    let listed = image.rootfs().diff_ids();
+    if listed.len() != layers {
+        bail!(
+            "the image lists {} layers in its config and {layers} in its manifest: \
+             it is malformed; rebuild or re-push it",
+            listed.len()
+        );
     }
+    listed
+        .iter()
+        .map(|d| Digest::parse(d).context("the config's rootfs.diff_ids"))
+        .collect()
+}
+
+/// The signal `ctr stop` sends first (`SIGQUIT`, `15`...), when the image
+/// names one; SIGTERM otherwise.
+pub fn stop_signal(image: &ImageConfiguration) -> Option<String> {
+    image.config().as_ref()?.stop_signal().clone()
 }
 
 /// What the user asked for on `ctr run`'s command line.
@@ -115,10 +74,12 @@ pub struct Process {
 /// `merge` in daemon/create.go and `CreateDaemonEnvironment`). `lookup`
 /// reads the caller's environment, for `-e K` without a value.
 pub fn plan(
-    image: &ProcessConfig,
+    image: &ImageConfiguration,
     opts: &RunOptions,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Process> {
+    let none = Config::default();
+    let image = image.config().as_ref().unwrap_or(&none);
     let argv = command(image, opts);
     if argv.is_empty() && opts.entrypoint.is_some() {
         bail!(
@@ -137,7 +98,7 @@ pub fn plan(
             bail!("the working directory {dir:?} is invalid: it needs to be an absolute path")
         }
         Some(dir) => dir.clone(),
-        None => match image.working_dir.as_deref() {
+        None => match image.working_dir().as_deref() {
             None | Some("") => "/".to_string(),
             Some(dir) if dir.starts_with('/') => dir.to_string(),
             Some(dir) => format!("/{dir}"),
@@ -146,7 +107,7 @@ pub fn plan(
     let user = opts
         .user
         .clone()
-        .or_else(|| image.user.clone())
+        .or_else(|| image.user().clone())
         .unwrap_or_default();
     Ok(Process {
         argv,
@@ -163,7 +124,7 @@ pub fn plan(
 /// sends [""], which keeps the image's Cmd out of the merge, and the daemon
 /// then turns [""] into nothing). A command given after the image's name
 /// replaces Cmd.
-pub fn command(image: &ProcessConfig, opts: &RunOptions) -> Vec<String> {
+pub fn command(image: &Config, opts: &RunOptions) -> Vec<String> {
     match opts.entrypoint.as_deref() {
         Some(word) => {
             let entrypoint = (!word.is_empty()).then(|| word.to_string());
@@ -171,11 +132,11 @@ pub fn command(image: &ProcessConfig, opts: &RunOptions) -> Vec<String> {
         }
         None => {
             let cmd = if opts.cmd.is_empty() {
-                image.cmd.clone().unwrap_or_default()
+                image.cmd().clone().unwrap_or_default()
             } else {
                 opts.cmd.clone()
             };
-            let entrypoint = image.entrypoint.clone().unwrap_or_default();
+            let entrypoint = image.entrypoint().clone().unwrap_or_default();
             entrypoint.into_iter().chain(cmd).collect()
         }
     }
@@ -188,7 +149,7 @@ pub fn command(image: &ProcessConfig, opts: &RunOptions) -> Vec<String> {
 /// did not name. `-e K` takes the caller's K, or removes K when the caller
 /// has none. HOME is added later, once the user is known.
 pub fn environment(
-    image: &ProcessConfig,
+    image: &Config,
     opts: &RunOptions,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<String> {
@@ -203,7 +164,7 @@ pub fn environment(
             },
         })
         .collect();
-    for image_env in image.env.iter().flatten() {
+    for image_env in image.env().iter().flatten() {
         let key = env_key(image_env);
         if !user.iter().any(|u| env_key(u) == key) {
             user.push(image_env.clone());
@@ -367,39 +328,67 @@ mod tests {
     #[test]
     fn diff_ids_must_match_the_manifest() {
         let hex = "a".repeat(64);
-        let config = ImageConfig {
-            rootfs: RootFs {
-                kind: "layers".into(),
-                diff_ids: vec![format!("sha256:{hex}")],
-            },
-            ..Default::default()
+        let config = |diff_id: &str| {
+            parse(
+                format!(
+                    r#"{{"architecture":"amd64","os":"linux",
+                    "rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap()
         };
-        assert_eq!(config.diff_ids(1).unwrap()[0].hex(), hex);
-        let err = config.diff_ids(2).unwrap_err().to_string();
+        let good = config(&format!("sha256:{hex}"));
+        assert_eq!(diff_ids(&good, 1).unwrap()[0].hex(), hex);
+        let err = diff_ids(&good, 2).unwrap_err().to_string();
         assert!(
             err.contains("1 layers in its config and 2 in its manifest"),
             "{err}"
         );
-        let bad = ImageConfig {
-            rootfs: RootFs {
-                kind: "layers".into(),
-                diff_ids: vec!["sha256:../../etc".into()],
-            },
-            ..Default::default()
-        };
-        assert!(bad.diff_ids(1).is_err());
+        assert!(diff_ids(&config("sha256:../../etc"), 1).is_err());
+    }
+
+    #[test]
+    fn docker_configs_read_as_oci_ones() {
+        // As docker build writes it: Go's empty maps, nulls, fields OCI lacks.
+        let config = parse(
+            br#"{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z",
+            "config":{"Env":["PATH=/bin"],"Cmd":["redis-server"],"Entrypoint":null,
+            "ExposedPorts":{"6379/tcp":{}},"Volumes":{"/data":{}},"WorkingDir":"/data",
+            "StopSignal":"SIGQUIT","OnBuild":null,"Labels":null,"Hostname":""},
+            "container_config":{"Cmd":["x"]},"docker_version":"24.0",
+            "rootfs":{"type":"layers","diff_ids":[]},"history":[{"created_by":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(stop_signal(&config).as_deref(), Some("SIGQUIT"));
+        let p = plan(&config, &opts(None, &[]), &|_| None).unwrap();
+        assert_eq!(
+            (p.argv, p.cwd),
+            (strings(&["redis-server"]), "/data".into())
+        );
+        let none = parse(
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(stop_signal(&none), None);
     }
 
     fn strings(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| w.to_string()).collect()
     }
 
-    fn image(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> ProcessConfig {
-        ProcessConfig {
-            entrypoint: entrypoint.map(strings),
-            cmd: cmd.map(strings),
-            ..Default::default()
-        }
+    fn image(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> Config {
+        let mut config = Config::default();
+        config.set_entrypoint(entrypoint.map(strings));
+        config.set_cmd(cmd.map(strings));
+        config
+    }
+
+    /// An image config of `process` alone.
+    fn whole(process: &Config) -> ImageConfiguration {
+        let mut image = ImageConfiguration::default();
+        image.set_config(Some(process.clone()));
+        image
     }
 
     fn opts(entrypoint: Option<&str>, cmd: &[&str]) -> RunOptions {
@@ -470,15 +459,13 @@ mod tests {
 
     #[test]
     fn no_command_is_an_error_saying_what_to_do() {
-        let err = plan(&image(None, None), &opts(None, &[]), &|_| None).unwrap_err();
+        let err = plan(&whole(&image(None, None)), &opts(None, &[]), &|_| None).unwrap_err();
         assert!(err.to_string().starts_with("no command specified"), "{err}");
     }
 
     fn env_of(image_env: &[&str], given: &[&str], tty: bool) -> Vec<String> {
-        let img = ProcessConfig {
-            env: Some(strings(image_env)),
-            ..Default::default()
-        };
+        let mut img = Config::default();
+        img.set_env(Some(strings(image_env)));
         let o = RunOptions {
             env: strings(given),
             hostname: "box".into(),
@@ -541,16 +528,16 @@ mod tests {
     #[test]
     fn working_directory() {
         let mut img = image(None, Some(&["sh"]));
-        let cwd = |img: &ProcessConfig, w: Option<&str>| {
+        let cwd = |img: &Config, w: Option<&str>| {
             let mut o = opts(None, &[]);
             o.workdir = w.map(str::to_string);
-            plan(img, &o, &|_| None).map(|p| p.cwd)
+            plan(&whole(img), &o, &|_| None).map(|p| p.cwd)
         };
         assert_eq!(cwd(&img, None).unwrap(), "/");
-        img.working_dir = Some("/srv".into());
+        img.set_working_dir(Some("/srv".into()));
         assert_eq!(cwd(&img, None).unwrap(), "/srv");
         assert_eq!(cwd(&img, Some("/tmp")).unwrap(), "/tmp");
-        img.working_dir = Some("app".into());
+        img.set_working_dir(Some("app".into()));
         assert_eq!(cwd(&img, None).unwrap(), "/app");
         let err = cwd(&img, Some("rel")).unwrap_err().to_string();
         assert!(err.contains("needs to be an absolute path"), "{err}");
@@ -559,14 +546,14 @@ mod tests {
     #[test]
     fn user_option_beats_the_image() {
         let mut img = image(None, Some(&["sh"]));
-        img.user = Some("nobody".into());
+        img.set_user(Some("nobody".into()));
         let mut o = opts(None, &[]);
-        assert_eq!(plan(&img, &o, &|_| None).unwrap().user, "nobody");
+        assert_eq!(plan(&whole(&img), &o, &|_| None).unwrap().user, "nobody");
         o.user = Some("0:0".into());
-        assert_eq!(plan(&img, &o, &|_| None).unwrap().user, "0:0");
-        img.user = None;
+        assert_eq!(plan(&whole(&img), &o, &|_| None).unwrap().user, "0:0");
+        img.set_user(None);
         o.user = None;
-        assert_eq!(plan(&img, &o, &|_| None).unwrap().user, "");
+        assert_eq!(plan(&whole(&img), &o, &|_| None).unwrap().user, "");
     }
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
@@ -641,9 +628,10 @@ mod tests {
         let json = r#"{"created":"2024-01-01T00:00:00Z","architecture":"amd64","os":"linux",
             "config":{"Env":["PATH=/bin"],"Cmd":["sh"],"Entrypoint":null,"WorkingDir":""},
             "rootfs":{"type":"layers","diff_ids":["sha256:abc"]}}"#;
-        let c: ImageConfig = serde_json::from_str(json).unwrap();
-        assert_eq!(c.config.cmd, Some(strings(&["sh"])));
-        assert_eq!(c.config.entrypoint, None);
-        assert_eq!(c.rootfs.diff_ids, ["sha256:abc"]);
+        let c = parse(json.as_bytes()).unwrap();
+        let process = c.config().clone().unwrap();
+        assert_eq!(process.cmd(), &Some(strings(&["sh"])));
+        assert_eq!(process.entrypoint(), &None);
+        assert_eq!(c.rootfs().diff_ids(), &["sha256:abc"]);
     }
 }

@@ -303,11 +303,10 @@ pub fn check(store: &Store) -> Result<Vec<Leftover>> {
             );
         }
     }
-    let tmp = store.root().join("tmp");
-    for entry in fs::read_dir(&tmp).with_context(|| format!("reading {}", tmp.display()))? {
+    for path in store.abandoned_tmp()? {
         note(
             "tmp",
-            entry?.path().display().to_string(),
+            path.display().to_string(),
             "left by an interrupted pull, import or run".into(),
         );
     }
@@ -318,11 +317,12 @@ pub fn check(store: &Store) -> Result<Vec<Leftover>> {
 /// The entries of a store, all made by ctr (image/store.rs, net/ipam.rs):
 /// `reset` removes these and nothing else, so that `--root /` or a typo
 /// cannot take anything of the user's with it.
-const STORE_ENTRIES: [&str; 9] = [
+const STORE_ENTRIES: [&str; 10] = [
     "containers",
     "runtime",
     "net",
     "images",
+    "refs.json",
     "layers",
     "blobs",
     "locks",
@@ -514,6 +514,35 @@ mod tests {
             None
         );
         assert_eq!(rule_tag("-A X -m comment --comment ctr: -j ACCEPT"), None);
+    }
+
+    #[test]
+    fn reset_knows_every_entry_a_store_has() {
+        // A store that has held an image, a layer's lock and a lease.
+        let root = std::env::temp_dir().join(format!("ctr-reset-test-{}", std::process::id()));
+        let store = Store::open(&root).unwrap();
+        let lock = store.lock(true).unwrap();
+        let id = crate::digest::Digest::of(b"{}");
+        let record = crate::image::ImageRecord {
+            id: id.clone(),
+            manifest: None,
+            layers: Vec::new(),
+            created: None,
+            stored: 0,
+        };
+        let name = crate::reference::Reference::parse("busybox").unwrap();
+        store.put_image(&record, &[name], &lock).unwrap();
+        drop(store.lock_layer(&id).unwrap());
+        let ipam = Ipam::open(&root).unwrap();
+        ipam.allocate("abc", &ipam.lock().unwrap()).unwrap();
+        for entry in fs::read_dir(&root).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                STORE_ENTRIES.contains(&name.as_str()),
+                "reset would leave {name} behind"
+            );
+        }
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -344,3 +344,147 @@ fn unknown_images_and_bad_archives_say_what_to_do() {
         assert!(out.stderr.contains(want), "{want:?} missing:\n{}", out.both());
     }
 }
+
+/// A layout whose index.json lists one image per platform under one name,
+/// as `docker buildx` or `skopeo copy --all` of a multi-arch image make it.
+fn multi_platform_layout(dir: &std::path::Path, platforms: &[(&str, serde_json::Value)]) {
+    let mut entries = Vec::new();
+    for (which, platform) in platforms {
+        let text = format!("{which}\n");
+        let layer = plain(&[Entry::File("which", &text)]);
+        write_layout(dir, "multi", &[busybox_layer(), layer], &["cat", "/which"]);
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let mut entry = index["manifests"][0].clone();
+        entry["platform"] = platform.clone();
+        entries.push(entry);
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": entries});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+#[test]
+fn import_chooses_the_platform_as_pull_does() {
+    use serde_json::json;
+    assert_eq!(std::env::consts::ARCH, "x86_64", "the test expects amd64");
+    let dir = scratch("platforms");
+    multi_platform_layout(
+        &dir,
+        &[
+            ("amd64", json!({"os": "linux", "architecture": "amd64"})),
+            (
+                "arm64",
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            ),
+            (
+                "attestation",
+                json!({"os": "unknown", "architecture": "unknown"}),
+            ),
+            ("windows", json!({"os": "windows", "architecture": "amd64"})),
+        ],
+    );
+    let none = scratch("no-platform");
+    multi_platform_layout(
+        &none,
+        &[
+            (
+                "arm64",
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            ),
+            ("s390x", json!({"os": "linux", "architecture": "s390x"})),
+        ],
+    );
+    let out = in_sandbox(
+        false,
+        &format!(
+            "$C import {} box >/dev/null; echo status=$?\n\
+             echo images=$($C images | tail -n +2 | wc -l)\n\
+             $C run --rm box:multi\n\
+             $C import {} other; echo status=$?",
+            q(&dir),
+            q(&none)
+        ),
+    );
+    // One image, this machine's: not Windows's, not the attestation.
+    assert!(
+        out.stdout
+            .starts_with("status=0\nimages=1\namd64\nstatus=125\n"),
+        "{}",
+        out.both()
+    );
+    // The same words as a pull's.
+    assert!(
+        out.stderr.contains(
+            "the image has no manifest for linux/amd64: its platforms are linux/arm64/v8, linux/s390x"
+        ),
+        "{}",
+        out.both()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&none).unwrap();
+}
+
+#[test]
+fn imports_zstd_layers_with_the_same_bound_on_size() {
+    // A zstd bomb: 64 MiB of zeros in one file, by the zstd command (a few
+    // kB of zstd).
+    let dir = scratch("zstd-bomb");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(64 << 20);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1_700_000_000);
+    header.set_cksum();
+    tar.append_data(
+        &mut header,
+        "bomb",
+        std::io::Read::take(std::io::repeat(0), 64 << 20),
+    )
+    .unwrap();
+    let plain_tar = tar.into_inner().unwrap();
+    let diff_id = format!("sha256:{}", support::ctr::sha256_hex(&plain_tar));
+    let mut zstd = std::process::Command::new("zstd")
+        .args(["-q", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running zstd (scripts/setup installs it)");
+    let mut input = zstd.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut input, &plain_tar));
+    let out = zstd.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.stdout.len() < 100_000, "{} bytes", out.stdout.len());
+    write_layout(&dir, "latest", &[(out.stdout, diff_id)], &["sh"]);
+    // The busybox layout made zstd by skopeo, in the sandbox (its cache
+    // on a tmpfs over /var/lib, so the host's is untouched).
+    let out = in_sandbox(
+        false,
+        &format!(
+            "mount -t tmpfs skopeo-var-lib /var/lib\n\
+             skopeo copy --quiet --dest-compress-format zstd oci:$L:latest oci:/run/zstd-oci:latest\n\
+             jq -r .layers[0].mediaType /run/zstd-oci/blobs/sha256/$(jq -r '.manifests[0].digest' /run/zstd-oci/index.json | cut -d: -f2)\n\
+             $C import /run/zstd-oci zbox >/dev/null; echo status=$?\n\
+             $C run --rm zbox sh -c 'echo $GREETING'\n\
+             CTR_MAX_LAYER_SIZE=1M $C import {} bomb; echo status=$?\n\
+             echo \"images=$($C images | tail -n +2 | wc -l) tmp=$(ls -A /run/ctr/tmp | wc -l)\"",
+            q(&dir)
+        ),
+    );
+    assert_eq!(
+        out.stdout,
+        "application/vnd.oci.image.layer.v1.tar+zstd\nstatus=0\nhello from the image\n\
+         status=125\nimages=1 tmp=0\n",
+        "{}",
+        out.both()
+    );
+    assert!(
+        out.stderr.contains(
+            "the layer is over 1048576 bytes once uncompressed (CTR_MAX_LAYER_SIZE): refused"
+        ),
+        "{}",
+        out.both()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

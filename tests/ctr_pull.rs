@@ -115,6 +115,31 @@ fn run_pulls_a_v2s2_image_it_does_not_have() {
 }
 
 #[test]
+fn pulls_and_runs_a_zstd_image() {
+    // skopeo's zstd (application/vnd.oci.image.layer.v1.tar+zstd), as
+    // podman and containerd pull it.
+    let digest = fixtures().digest("zstd");
+    let out = run(
+        &plain(),
+        "curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+           http://$R/v2/library/busybox/manifests/zstd | jq -r '.layers[0].mediaType'\n\
+         $C run --rm $R/library/busybox:zstd sh -c 'echo $GREETING'; echo status=$?",
+    );
+    assert!(
+        out.stdout.starts_with(
+            "application/vnd.oci.image.layer.v1.tar+zstd\nhello from the image\nstatus=0\n"
+        ),
+        "{}",
+        out.both()
+    );
+    assert!(
+        out.stderr.contains(&format!("({digest})")),
+        "{}",
+        out.both()
+    );
+}
+
+#[test]
 fn through_the_token_auth_registry() {
     // Docker Hub's flow: 401 + Bearer challenge, a token from the realm, retry.
     for field in ["token", "access_token"] {
@@ -156,6 +181,37 @@ fn an_expired_token_is_renewed_mid_pull() {
     assert!(blobs[1].ends_with(" 200 auth=yes"), "{}", out.both());
     assert!(
         blobs[1].starts_with(blobs[0].split(" 401").next().unwrap()),
+        "{}",
+        out.both()
+    );
+}
+
+#[test]
+fn a_token_is_renewed_before_it_expires() {
+    // Tokens last 3 s; the proxy holds the config's request 4 s, so the
+    // layer is asked for after the first token ran out: ctr asks for a new
+    // one first, and no request is refused for an expired token.
+    let prelude = format!(
+        // (The log is emptied of the token that waiting for the issuer got.)
+        "export TOKEN_SECONDS=3 TOKEN_LOG=/run/tokens.log\n{}{}: > /run/tokens.log\n",
+        registry::start(Auth::Token("token")),
+        proxy(PROXY, ADDRESS, LOG, "--delay /blobs/:1:4")
+    );
+    let out = run(
+        &prelude,
+        &format!(
+            "$C pull {PROXY}/library/busybox; echo status=$?\n\
+             cat /run/tokens.log\n\
+             cut -d' ' -f3 {LOG} | xargs echo statuses:"
+        ),
+    );
+    // The first manifest request is answered 401 (no token yet); then
+    // manifest, config, layer: all 200.
+    assert!(
+        out.stdout.starts_with(
+            "status=0\ntoken for anonymous, 3 s\ntoken for anonymous, 3 s\n\
+             statuses: 401 200 200 200\n"
+        ),
         "{}",
         out.both()
     );
@@ -434,16 +490,76 @@ fn logins_from_docker_config_json() {
              in /run/docker/config.json: check the user and password"
         ),
     );
+}
 
-    // A login kept by a credential helper: ctr does not run helpers, and says so.
-    let helper = format!(
-        "mkdir -p /run/docker; export DOCKER_CONFIG=/run/docker\n\
-         echo '{{\"credHelpers\":{{\"{ADDRESS}\":\"pass\"}}}}' > /run/docker/config.json\n"
+/// Shell lines that install `docker-credential-fixture` on PATH: docker's
+/// credential helper protocol (`get`, the server on stdin, JSON on
+/// stdout), logging what it was asked; with `found` false it answers as a
+/// helper without that login does.
+fn credential_helper(found: bool) -> String {
+    let (user, password) = LOGIN;
+    let answer = if found {
+        format!("printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' \"$server\"")
+    } else {
+        "echo 'credentials not found in native keychain'; exit 1".to_string()
+    };
+    format!(
+        "mkdir -p /run/bin; export PATH=/run/bin:$PATH\n\
+         cat > /run/bin/docker-credential-fixture <<'HELPER'\n\
+         #!/bin/sh\n\
+         [ \"$1\" = get ] || exit 2\n\
+         server=$(cat)\n\
+         echo \"asked for $server\" >> /run/helper.log\n\
+         {answer}\n\
+         HELPER\n\
+         chmod +x /run/bin/docker-credential-fixture\n"
+    )
+}
+
+#[test]
+fn logins_from_credential_helpers() {
+    let private = format!("{ADDRESS}/private/busybox");
+    let pull = format!("$C run --rm {private} echo logged in; echo status=$?; cat /run/helper.log");
+    let config = |json: &str| {
+        format!(
+            "mkdir -p /run/docker; export DOCKER_CONFIG=/run/docker\n\
+             echo '{json}' > /run/docker/config.json\n"
+        )
+    };
+    // credHelpers for this registry; credsStore for all (with an empty
+    // auths entry, as `docker login` leaves one).
+    for json in [
+        format!("{{\"credHelpers\":{{\"{ADDRESS}\":\"fixture\"}}}}"),
+        format!("{{\"auths\":{{\"{ADDRESS}\":{{}}}},\"credsStore\":\"fixture\"}}"),
+    ] {
+        let out = run(
+            &registry::start(Auth::Token("token")),
+            &format!("{}{}{pull}", credential_helper(true), config(&json)),
+        );
+        assert!(
+            out.stdout
+                .starts_with(&format!("logged in\nstatus=0\nasked for {ADDRESS}\n")),
+            "{json}: {}",
+            out.both()
+        );
+    }
+    // A helper without the login: pulled anonymously, and refused.
+    let json = format!("{{\"credHelpers\":{{\"{ADDRESS}\":\"fixture\"}}}}");
+    let out = run(
+        &registry::start(Auth::Token("token")),
+        &format!("{}{}{pull}", credential_helper(false), config(&json)),
     );
-    let out = run(&token_registry(), &format!("{helper}{pull}"));
+    assert_refused(&out, "registry answered 401 (unauthorized): auth refused");
+    // A helper that is not installed: said, with what to do.
+    let json = format!("{{\"credHelpers\":{{\"{ADDRESS}\":\"pass\"}}}}");
+    let out = run(
+        &registry::start(Auth::Token("token")),
+        &format!("{}{pull}", config(&json)),
+    );
     assert_refused(
         &out,
-        "the login for 127.0.0.1:5000 is kept by the credential helper docker-credential-pass",
+        "the login for 127.0.0.1:5000 is kept by docker-credential-pass (credHelpers in \
+         /run/docker/config.json): docker-credential-pass is not installed (not on PATH)",
     );
 }
 
@@ -605,4 +721,31 @@ fn failures_that_pass_are_tried_again() {
         "registry answered 429 (injected): the registry limits how often you pull: wait, or log in \
          for a higher limit; it asks us to wait 3600 s, more than the 30 s ctr waits",
     );
+}
+
+#[test]
+fn parallel_runs_of_an_image_not_pulled_yet_all_start() {
+    // The issue's case: six `run -d` at once of an image not here, five
+    // rounds, each in a fresh store. Each pulls (the first to lock a layer
+    // fetches it), writes its container's record, and the pulls clean
+    // tmp/ as they finish: no writer may lose its file to another. (No
+    // network: what is raced for here is the store.)
+    let out = run(
+        &plain(),
+        "for round in 1 2 3 4 5; do\n\
+           export CTR_ROOT=/run/ctr-$round pids=\n\
+           for i in 1 2 3 4 5 6; do\n\
+             ( $C run -d --network none --name c$i $R/library/busybox sleep 60 >/dev/null \
+               2>/run/err-$round-$i; echo $? > /run/status-$round-$i ) & pids=\"$pids $!\"\n\
+           done\n\
+           wait $pids\n\
+           $C rm -f c1 c2 c3 c4 c5 c6 >/dev/null\n\
+         done\n\
+         echo statuses: $(cat /run/status-* | sort | uniq -c | xargs)\n\
+         echo \"seconds: $SECONDS\" >&2\n\
+         cat /run/err-* >&2\n\
+         export CTR_ROOT=/run/ctr",
+    );
+    assert!(out.stdout.starts_with("statuses: 30 0\n"), "{}", out.both());
+    assert!(!out.stderr.contains("ctr:"), "{}", out.both());
 }

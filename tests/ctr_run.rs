@@ -64,15 +64,15 @@ fn exit_statuses_are_dockers() {
         $C run busybox true; echo "true=$?"
         $C run busybox sh -c 'exit 1'; echo "exit1=$?"
         $C run busybox sh -c 'exit 42'; echo "exit42=$?"
-        $C run busybox nope 2>/tmp/e127; echo "nope=$?"
-        $C run busybox /etc/passwd 2>/tmp/e126; echo "passwd=$?"
-        $C run nosuchimage 2>/tmp/e125; echo "unknown=$?"
-        $C run busybox:bare 2>/tmp/e125b; echo "nocmd=$?"
-        $C run --network overlay busybox true 2>/tmp/e125c; echo "network=$?"
+        $C run busybox nope 2>/run/e127; echo "nope=$?"
+        $C run busybox /etc/passwd 2>/run/e126; echo "passwd=$?"
+        $C run nosuchimage 2>/run/e125; echo "unknown=$?"
+        $C run busybox:bare 2>/run/e125b; echo "nocmd=$?"
+        $C run --network overlay busybox true 2>/run/e125c; echo "network=$?"
         $C run busybox sleep 31 & pid=$!
         wait_for pgrep -f '^sleep 31$' >/dev/null
         kill -KILL $(pgrep -f '^sleep 31$'); wait $pid; echo "killed=$?"
-        echo "---"; cat /tmp/e127 /tmp/e126 /tmp/e125 /tmp/e125b /tmp/e125c
+        echo "---"; cat /run/e127 /run/e126 /run/e125 /run/e125b /run/e125c
     "#);
     let s = &out.stdout;
     for want in [
@@ -225,13 +225,40 @@ fn rm_leaves_nothing_and_records_stay_otherwise() {
 #[test]
 fn signals_reach_the_container() {
     let out = ok(r#"
-        $C run busybox sh -c 'trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.05; done' > /tmp/out &
+        $C run busybox sh -c 'trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.05; done' > /run/out &
         pid=$!
-        wait_for grep -q ready /tmp/out
-        kill -TERM $pid; wait $pid; echo "status=$?"; cat /tmp/out
+        wait_for grep -q ready /run/out
+        kill -TERM $pid; wait $pid; echo "status=$?"; cat /run/out
     "#);
     assert!(out.stdout.contains("status=7"), "{}", out.both());
     assert!(out.stdout.contains("got TERM"), "{}", out.both());
+}
+
+/// Rust's runtime ignores SIGPIPE and ctr blocks the signals it forwards:
+/// neither may reach the container's program through execve(2), in run,
+/// `--init`'s child or exec. `yes | head -1` would print "Broken pipe".
+#[test]
+fn signals_start_at_their_defaults_in_run_init_and_exec() {
+    // The program itself reads its status: a shell in between would ignore
+    // signals of its own (busybox sh ignores SIGQUIT for what it execs last).
+    let out = ok(r#"
+        status="grep -E ^Sig(Ign|Blk) /proc/self/status"
+        pipe="yes | head -n 1"
+        echo "== run"; $C run --rm busybox $status; $C run --rm busybox sh -c "$pipe" 2>&1
+        echo "== init"; $C run --rm --init busybox $status; $C run --rm --init busybox sh -c "$pipe" 2>&1
+        $C run -d --name s busybox sleep 60 >/dev/null
+        echo "== exec"; $C exec s $status; $C exec s sh -c "$pipe" 2>&1
+        $C rm -f s >/dev/null
+    "#);
+    let expected = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\ny\n";
+    for mode in ["run", "init", "exec"] {
+        let section = out
+            .stdout
+            .split(&format!("== {mode}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("== ").next());
+        assert_eq!(section, Some(expected), "{mode}:\n{}", out.both());
+    }
 }
 
 #[test]

@@ -127,3 +127,16 @@ test -e /run/ctr/images || echo "no images"
     assert!(s.contains("host as before\n"), "{}", out.both());
     assert!(s.contains("no images\n"), "{}", out.both());
 }
+
+#[test]
+fn reset_leaves_no_file_of_the_store() {
+    // An image and its reference (refs.json), a container, then reset: the
+    // store's directory itself goes, since all it held was ctr's.
+    let out = in_sandbox(
+        true,
+        "$C run --rm busybox true\n\
+         $C system reset >/dev/null; echo reset=$?\n\
+         if [ -e /run/ctr ]; then echo \"left: $(ls -A /run/ctr | xargs)\"; else echo store gone; fi\n",
+    );
+    assert_eq!(out.stdout, "reset=0\nstore gone\n", "{}", out.both());
+}

@@ -372,7 +372,7 @@ fn a_gzip_bomb_is_refused_over_ctr_max_layer_size() {
     says(
         &out,
         "the layer is over 1048576 bytes once uncompressed (CTR_MAX_LAYER_SIZE): refused, \
-         it may be a gzip bomb; if the image is trusted, raise CTR_MAX_LAYER_SIZE",
+         it may be a gzip or zstd bomb; if the image is trusted, raise CTR_MAX_LAYER_SIZE",
     );
     says(
         &out,

@@ -31,7 +31,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{self, ImageConfig, RunOptions};
+use crate::config::{self, RunOptions};
 use crate::digest::Digest;
 use crate::exit;
 use crate::image::Store;
@@ -372,7 +372,7 @@ struct Decided {
 fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)> {
     let lock = store.lock(true)?;
     let (image, _) = store.resolve(&request.image)?;
-    let config: ImageConfig = serde_json::from_slice(&store.blob(&image.id)?)
+    let config = config::parse(&store.blob(&image.id)?)
         .with_context(|| format!("parsing the config of image {}", image.id.short()))?;
     let id = ContainerId::random()?;
     let hostname = match (&request.hostname, request.network) {
@@ -402,7 +402,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     options.hostname = hostname.clone();
     options.tty = request.tty;
     let lookup = |k: &str| std::env::var(k).ok();
-    let process = config::plan(&config.config, &options, &lookup)?;
+    let process = config::plan(&config, &options, &lookup)?;
     let (resources, cgroups) = plan_limits(&request.limits)?;
 
     let name = request
@@ -454,7 +454,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         network: request.network,
         address: None,
         ports: request.ports.clone(),
-        stop_signal: config.config.stop_signal.clone(),
+        stop_signal: config::stop_signal(&config),
         exit: None,
     };
     write_record(store, &dir, &record)?;

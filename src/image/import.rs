@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::config::ImageConfig;
+use crate::config;
 use crate::digest::{Digest, HashingReader};
-use crate::image::store::{self, ImageRecord, LayerRecord, Lock, Store};
+use crate::image::store::{self, ImageRecord, LayerRecord, Lock, Store, Temp};
 use crate::reference::Reference;
-use crate::registry::manifest;
+use crate::registry::manifest::{self, Descriptor, ImageIndex, ImageManifest, Platform};
 
 /// Where the archive's members are read from.
 enum Source {
@@ -23,6 +23,8 @@ enum Source {
     Tar {
         file: PathBuf,
         members: HashMap<String, Member>,
+        /// Where a gzip'd archive was decompressed to, removed with it.
+        _plain: Option<Temp>,
     },
 }
 
@@ -41,17 +43,18 @@ impl Source {
         let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut magic = [0u8; 2];
         let n = file.read(&mut magic)?;
-        let file_path = if n == 2 && magic == [0x1f, 0x8b] {
+        let (file_path, temp) = if n == 2 && magic == [0x1f, 0x8b] {
             // `docker save | gzip`: a gzip stream cannot seek; unpack it once.
-            let plain = store.temp_path("import");
+            let temp = store.temp("import")?;
+            let plain = temp.join("archive.tar");
             let mut out =
                 File::create(&plain).with_context(|| format!("creating {}", plain.display()))?;
             let gz = flate2::read::MultiGzDecoder::new(BufReader::new(File::open(path)?));
             io::copy(&mut BufReader::new(gz), &mut out)
                 .with_context(|| format!("decompressing {}", path.display()))?;
-            plain
+            (plain, Some(temp))
         } else {
-            path.to_path_buf()
+            (path.to_path_buf(), None)
         };
         let mut members = HashMap::new();
         let mut archive = tar::Archive::new(File::open(&file_path)?);
@@ -82,6 +85,7 @@ impl Source {
         Ok(Source::Tar {
             file: file_path,
             members,
+            _plain: temp,
         })
     }
 
@@ -114,7 +118,7 @@ impl Source {
                     File::open(&path).with_context(|| format!("opening {}", path.display()))?;
                 Ok(Box::new(BufReader::new(file)))
             }
-            Source::Tar { file, members } => {
+            Source::Tar { file, members, .. } => {
                 let (offset, size) = self
                     .member(members, name)
                     .with_context(|| format!("the archive has no {name}"))?;
@@ -180,34 +184,6 @@ struct DockerManifest {
     layers: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct Index {
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(Deserialize, Clone)]
-struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    platform: Option<Platform>,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
-}
-
-#[derive(Deserialize, Clone)]
-struct Platform {
-    architecture: String,
-    os: String,
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-}
-
 fn find_docker(source: &Source) -> Result<Vec<Found>> {
     let bytes = source.read_all("manifest.json", MAX_JSON)?;
     let manifests: Vec<DockerManifest> =
@@ -246,44 +222,83 @@ const INDEX_TYPES: [&str; 2] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
+/// The names index.json gives an entry: containerd's full reference, or
+/// OCI's ref.name (often a tag alone).
+fn entry_names(entry: &Descriptor) -> Vec<String> {
+    let annotations = entry.annotations().clone().unwrap_or_default();
+    [
+        "io.containerd.image.name",
+        "org.opencontainers.image.ref.name",
+    ]
+    .iter()
+    .filter_map(|k| annotations.get(*k).cloned())
+    .take(1)
+    .collect()
+}
+
+// ANCHOR: pick_entries
+/// The entries of index.json to import, for the platform `want`. Entries
+/// that name a platform are, name by name, one image built for several
+/// platforms: pull's choice ([`manifest::choose`]) takes one of them, never
+/// an attestation. A name with nothing for `want` is left out, unless
+/// nothing at all is left: then choose's error lists what there is.
+/// Entries without a platform are taken as they are.
+fn pick_entries<'a>(entries: &'a [Descriptor], want: &Platform) -> Result<Vec<&'a Descriptor>> {
+    let mut picked = Vec::new();
+    let mut groups: Vec<(Vec<String>, Vec<Descriptor>)> = Vec::new();
+    for entry in entries {
+        if entry.platform().is_none() {
+            picked.push(entry);
+            continue;
+        }
+        let names = entry_names(entry);
+        match groups.iter_mut().find(|(n, _)| *n == names) {
+            Some((_, group)) => group.push(entry.clone()),
+            None => groups.push((names, vec![entry.clone()])),
+        }
+    }
+    let mut refused = None;
+    for (_, group) in &groups {
+        match manifest::choose(group, want) {
+            // The same entry of `entries`, not the copy in the group.
+            Ok(chosen) => picked.extend(entries.iter().find(|e| *e == chosen)),
+            Err(err) => refused = refused.or(Some(err)),
+        }
+    }
+    if let (Some(err), true) = (refused, picked.is_empty()) {
+        return Err(err);
+    }
+    // In index.json's order, which is the order the user is told of them.
+    picked.sort_by_key(|p| entries.iter().position(|e| std::ptr::eq(e, *p)));
+    Ok(picked)
+}
+// ANCHOR_END: pick_entries
+
 fn find_oci(source: &Source) -> Result<Vec<Found>> {
     let bytes = source.read_all("index.json", MAX_JSON)?;
-    let index: Index = serde_json::from_slice(&bytes).context("parsing index.json")?;
+    let index: ImageIndex = manifest::read(&bytes).context("parsing index.json")?;
+    let ours = manifest::host_platform();
     let mut found = Vec::new();
-    for top in &index.manifests {
-        let names: Vec<String> = [
-            "io.containerd.image.name",
-            "org.opencontainers.image.ref.name",
-        ]
-        .iter()
-        .filter_map(|k| top.annotations.get(*k).cloned())
-        .take(1)
-        .collect();
-        let desc = top;
-        let mut digest = Digest::parse(&desc.digest).context("index.json")?;
-        let ours = manifest::host_platform();
-        if INDEX_TYPES.contains(&desc.media_type.as_str()) {
-            // The same choice as a pull's: this machine's platform, never an
-            // attestation (`unknown/unknown`).
-            let nested: manifest::Index = serde_json::from_slice(&read_blob(source, &digest)?)
+    for top in pick_entries(index.manifests(), &ours)? {
+        let names = entry_names(top);
+        let mut digest = manifest::digest(top).context("index.json")?;
+        if INDEX_TYPES.contains(&top.media_type().to_string().as_str()) {
+            // An index in the index (skopeo copy --all): the same choice.
+            let nested: ImageIndex = manifest::read(&read_blob(source, &digest)?)
                 .with_context(|| format!("parsing the index {digest}"))?;
-            let chosen = manifest::choose(&nested, &ours)
+            let chosen = manifest::choose(nested.manifests(), &ours)
                 .with_context(|| format!("choosing from the index {digest}"))?;
-            digest = chosen.digest.clone();
-        } else if let Some(p) = &desc.platform {
-            if p.os == "unknown" || (p.os == ours.os && p.architecture != ours.architecture) {
-                continue;
-            }
+            digest = manifest::digest(chosen)?;
         }
         let manifest_bytes = read_blob(source, &digest)?;
-        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        let image: ImageManifest = manifest::read(&manifest_bytes)
             .with_context(|| format!("parsing the manifest {digest}"))?;
-        let config_digest = Digest::parse(&manifest.config.digest)?;
-        let layers = manifest
-            .layers
+        let config_digest = manifest::digest(image.config())?;
+        let layers = image
+            .layers()
             .iter()
             .map(|l| {
-                let d = Digest::parse(&l.digest)?;
+                let d = manifest::digest(l)?;
                 Ok((blob_name(&d), Some(d)))
             })
             .collect::<Result<_>>()?;
@@ -368,10 +383,7 @@ pub struct Imported {
 pub fn import(store: &Store, path: &Path, name: Option<&str>) -> Result<Vec<Imported>> {
     let lock = store.lock(true)?;
     store.clean_tmp(&lock)?;
-    let result = import_locked(store, path, name, &lock);
-    // The decompressed copy of a gzip'd archive, if any.
-    _ = store.clean_tmp(&lock);
-    result
+    import_locked(store, path, name, &lock)
 }
 
 fn import_locked(
@@ -396,7 +408,7 @@ fn import_locked(
         bail!(
             "{} holds no image for {}",
             path.display(),
-            manifest::host_platform()
+            manifest::platform_name(&manifest::host_platform())
         );
     }
     let refs = references(&found, name)?;
@@ -415,10 +427,9 @@ fn store_image(
     lock: &Lock,
 ) -> Result<Imported> {
     let id = Digest::of(&found.config);
-    let config: ImageConfig = serde_json::from_slice(&found.config)
-        .with_context(|| format!("parsing the image config {id}"))?;
-    let diff_ids = config
-        .diff_ids(found.layers.len())
+    let config =
+        config::parse(&found.config).with_context(|| format!("parsing the image config {id}"))?;
+    let diff_ids = config::diff_ids(&config, found.layers.len())
         .with_context(|| format!("the image {}", id.short()))?;
     let mut layers = Vec::new();
     let (mut added, mut shared) = (0, 0);
@@ -449,7 +460,7 @@ fn store_image(
         id: id.clone(),
         manifest,
         layers,
-        created: config.created.clone(),
+        created: config.created().clone(),
         stored: store::now(),
     };
     store.put_image(&record, &refs, lock)?;
@@ -531,6 +542,41 @@ mod tests {
         assert!(err.contains("give a name"), "{err}");
         // An image without any name is stored by ID only (docker's <none>).
         assert_eq!(names(&[found(&[])], None).unwrap(), [Vec::<String>::new()]);
+    }
+
+    fn entry(name: &str, platform: Option<(&str, &str)>, n: u8) -> Descriptor {
+        let digest = format!("sha256:{n:064}").parse::<oci_spec::image::Digest>();
+        let mut d = Descriptor::new(manifest::OCI_MANIFEST.into(), 1, digest.unwrap());
+        let names = [("org.opencontainers.image.ref.name".to_string(), name.into())];
+        d.set_annotations(Some(names.into_iter().collect()));
+        d.set_platform(platform.map(|(os, arch)| manifest::platform(os, arch, None)));
+        d
+    }
+
+    fn picked(entries: &[Descriptor]) -> Result<Vec<String>> {
+        let amd64 = manifest::platform("linux", "amd64", None);
+        Ok(pick_entries(entries, &amd64)?
+            .iter()
+            .map(|d| d.digest().to_string()[70..].to_string())
+            .collect())
+    }
+
+    #[test]
+    fn index_entries_are_chosen_as_a_pull_chooses() {
+        let entries = [
+            entry("a", Some(("linux", "amd64")), 1),
+            entry("a", Some(("windows", "amd64")), 2),
+            entry("a", Some(("unknown", "unknown")), 3),
+            entry("b", None, 4),
+            entry("c", Some(("linux", "arm64")), 5),
+            entry("c", Some(("linux", "amd64")), 6),
+            // Nothing for this machine under this name: left out.
+            entry("d", Some(("linux", "s390x")), 7),
+        ];
+        assert_eq!(picked(&entries).unwrap(), ["1", "4", "6"]);
+        let err = picked(&entries[6..]).unwrap_err().to_string();
+        assert!(err.contains("its platforms are linux/s390x"), "{err}");
+        assert!(picked(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! CTR_ROOT/lock                     flock: writers exclusive, `run` shared
-//! CTR_ROOT/tmp/                     blobs and layers being written (same filesystem, so rename is atomic)
+//! CTR_ROOT/tmp/WHAT-PID-N/          one writer's temporary entry, flock'd by it (same filesystem, so rename is atomic)
 //! CTR_ROOT/blobs/sha256/HEX         configs and manifests, verified
 //! CTR_ROOT/layers/HEX/              a layer unpacked for overlayfs, named by its diff_id
 //! CTR_ROOT/locks/HEX                flock: one pull at a time unpacks layer HEX
@@ -12,18 +12,24 @@
 //! ```
 //!
 //! Everything is written to tmp/, fsync'd, checked and renamed into place, so
-//! a crash leaves either the old state or the new one, and leftovers in tmp/
-//! that the next writer removes. Layers are keyed by diff_id, so two images
-//! with the same layer share one directory.
+//! a crash leaves either the old state or the new one, and leftovers in tmp/.
+//! Each write has its own directory there, flock'd by its writer while it
+//! lives and removed by it when done: a cleaner (under the store's exclusive
+//! lock) removes only what it can lock, i.e. what a dead writer left, never
+//! a file that another writer is about to rename. Layers are keyed by
+//! diff_id, so two images with the same layer share one directory.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::Flock;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -72,6 +78,43 @@ pub struct Lock {
     _flock: Flock<File>,
 }
 
+/// A temporary entry of tmp/ that this writer owns: a directory of its own,
+/// flock'd for as long as this value lives, then removed with what is left
+/// in it. Write in it, then rename what was written out of it.
+pub struct Temp {
+    dir: PathBuf,
+    _flock: Flock<File>,
+}
+
+impl Temp {
+    /// A name inside the entry.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        // Removed while still locked: no cleaner takes it meanwhile.
+        _ = remove_any(&self.dir);
+    }
+}
+
+/// Tries to lock an entry of tmp/ without waiting: Some when its writer is
+/// gone (or it is not a writer's directory), None while a writer holds it.
+fn lock_if_abandoned(path: &Path) -> Result<Option<Option<Flock<File>>>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Some(None)),
+        Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
+    };
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(flock) => Ok(Some(Some(flock))),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, errno)) => Err(errno).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
 impl Store {
     /// Opens the store at `root`, making its directories. Fails with what to
     /// do when `root` cannot be written.
@@ -114,26 +157,69 @@ impl Store {
         Ok(Lock { _flock: flock })
     }
 
-    /// Removes what an interrupted writer left in tmp/. Call with the
-    /// exclusive lock held: no other writer is then at work.
+    // ANCHOR: clean_tmp
+    /// Removes what interrupted writers left in tmp/: the entries no live
+    /// writer holds. Call with the exclusive lock held, so that two
+    /// cleaners do not walk one tree at once.
     pub fn clean_tmp(&self, _lock: &Lock) -> Result<()> {
-        let tmp = self.root.join("tmp");
-        for entry in fs::read_dir(&tmp).with_context(|| format!("reading {}", tmp.display()))? {
-            let path = entry?.path();
-            remove_any(&path)?;
+        for path in self.abandoned_tmp()? {
+            // Locked while removed: a writer that created this name a
+            // moment ago finds it gone and picks another.
+            if let Some(_flock) = lock_if_abandoned(&path)? {
+                remove_any(&path)?;
+            }
         }
         Ok(())
     }
 
-    /// A temporary path in tmp/, unique to this process.
-    pub fn temp_path(&self, what: &str) -> PathBuf {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        self.root
-            .join("tmp")
-            .join(format!("{what}-{}-{nanos}", std::process::id()))
+    /// The entries of tmp/ that no live writer holds: what an interrupted
+    /// pull, import or run left.
+    pub fn abandoned_tmp(&self) -> Result<Vec<PathBuf>> {
+        let tmp = self.root.join("tmp");
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&tmp).with_context(|| format!("reading {}", tmp.display()))? {
+            let path = entry?.path();
+            if lock_if_abandoned(&path)?.is_some() && path.exists() {
+                found.push(path);
+            }
+        }
+        Ok(found)
     }
+    // ANCHOR_END: clean_tmp
+
+    // ANCHOR: temp
+    /// A new temporary entry of tmp/, owned by this writer until dropped.
+    pub fn temp(&self, what: &str) -> Result<Temp> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        for _ in 0..16 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = self
+                .root
+                .join("tmp")
+                .join(format!("{what}-{}-{n}", std::process::id()));
+            match fs::create_dir(&dir) {
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                result => result.with_context(|| format!("creating {}", dir.display()))?,
+            }
+            // A cleaner may lock and remove the new directory before we
+            // lock it: then it is not ours, and another name is tried.
+            let Some(Some(flock)) = lock_if_abandoned(&dir)? else {
+                continue;
+            };
+            let ours = match (fs::symlink_metadata(&dir), flock.metadata()) {
+                (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+                _ => false,
+            };
+            if ours {
+                return Ok(Temp { dir, _flock: flock });
+            }
+        }
+        bail!(
+            "cannot make a temporary directory in {}: another ctr keeps removing them",
+            self.root.join("tmp").display()
+        )
+    }
+    // ANCHOR_END: temp
 
     // ANCHOR: put_blob
     /// Stores `bytes` under their digest, which must be `expected` when given:
@@ -214,7 +300,8 @@ impl Store {
             return dir_size(&dest);
         }
         // Named by the layer too: pulls unpack several at once.
-        let tmp = self.temp_path(&format!("layer-{}", diff_id.short()));
+        let temp = self.temp(&format!("layer-{}", diff_id.short()))?;
+        let tmp = temp.join("layer");
         fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let result = (|| {
             let unpacked = unpack::unpack(&mut reader, &tmp);
@@ -231,9 +318,7 @@ impl Store {
             sync_dir(dest.parent().expect("layers/"))?;
             Ok(size)
         })();
-        if result.is_err() {
-            _ = remove_any(&tmp);
-        }
+        // What a failure left goes with `temp`.
         result.with_context(|| format!("layer {diff_id}"))
     }
     // ANCHOR_END: add_layer
@@ -397,10 +482,10 @@ impl Store {
             // Renamed away first, so that a half-removed layer never looks present.
             let dir = self.layer_dir(&layer.diff_id);
             if dir.exists() {
-                let doomed = self.temp_path("removed-layer");
-                fs::rename(&dir, &doomed)
+                let doomed = self.temp("removed-layer")?;
+                fs::rename(&dir, doomed.join("layer"))
                     .with_context(|| format!("removing the layer {}", dir.display()))?;
-                remove_any(&doomed)?;
+                drop(doomed);
                 report.push(format!("Deleted: {}", layer.diff_id));
             }
         }
@@ -421,7 +506,8 @@ impl Store {
     // ANCHOR: write_atomic
     /// Writes `bytes` to `path` through a fsync'd temporary file and a rename.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let tmp = self.temp_path("record");
+        let temp = self.temp("record")?;
+        let tmp = temp.join("data");
         let mut file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         file.write_all(bytes)
             .and_then(|()| file.sync_all())
@@ -448,14 +534,17 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Removes a file or a tree; one that is gone already is fine.
 fn remove_any(path: &Path) -> Result<()> {
     let result = match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err),
     };
-    result.with_context(|| format!("removing {}", path.display()))
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        result => result.with_context(|| format!("removing {}", path.display())),
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -480,4 +569,52 @@ fn dir_size(dir: &Path) -> Result<u64> {
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ctr-store-{name}-{}", std::process::id()));
+        _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn cleaning_tmp_never_takes_a_live_writers_file() {
+        // Writers that hold no store lock (a container's monitor updating
+        // its record), and a cleaner under the exclusive lock (a pull, an
+        // import, rmi): neither may fail for the other.
+        let root = scratch("race");
+        let store = Store::open(&root).unwrap();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..2)
+                .map(|w| {
+                    let store = &store;
+                    let root = &root;
+                    scope.spawn(move || {
+                        for i in 0..400 {
+                            let path = root.join(format!("containers/w{w}-{}", i % 4));
+                            store.write_atomic(&path, b"{}").unwrap();
+                        }
+                    })
+                })
+                .collect();
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let lock = store.lock(true).unwrap();
+                    store.clean_tmp(&lock).unwrap();
+                }
+            });
+            for writer in writers {
+                let finished = writer.join();
+                done.store(true, Ordering::Relaxed);
+                finished.unwrap();
+            }
+        });
+        fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -121,7 +121,10 @@ const CHUNK: usize = 256 << 10;
 /// 3.5 MiB, per layer being pulled).
 const IN_FLIGHT: usize = 4;
 
-/// Unpacks a layer (plain tar, or gzip-compressed) into `dest`, an empty
+/// zstd's frame magic number (RFC 8878 §3.1.1), little-endian 0xFD2FB528.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Unpacks a layer (plain tar, gzip- or zstd-compressed) into `dest`, an empty
 /// directory. Returns the bytes of regular files written (the layer's size)
 /// and the digest of the uncompressed tar (its diff_id, to check). A layer
 /// over `max_layer_size()` once uncompressed is refused.
@@ -147,13 +150,19 @@ pub fn unpack(reader: impl Read + Send, dest: &Path) -> Result<(u64, Digest)> {
             let size = unpack_tar(&mut hashing, dest)?;
             Ok((size, hashing.finish().context("reading the layer")?.0))
         });
-        let inflated = (|| {
+        let inflated = (|| -> Result<bool> {
             let mut compressed = Chunks::new(read_rx, read_empty_tx);
             let head = compressed.fill_buf().context("reading the layer")?;
             let mut plain: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
                 Box::new(flate2::bufread::MultiGzDecoder::new(compressed))
-            } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-                bail!("the layer is zstd-compressed, which ctr does not read yet");
+            } else if head.starts_with(&ZSTD_MAGIC) {
+                // Every frame to the end, as a gzip member is (skopeo and
+                // buildkit write one; the format allows more). libzstd
+                // refuses a frame whose window is over 128 MiB, so a
+                // hostile one cannot make it allocate more than that.
+                let zstd = zstd::stream::read::Decoder::with_buffer(compressed)
+                    .context("starting the zstd decoder")?;
+                Box::new(zstd)
             } else {
                 Box::new(compressed)
             };
@@ -167,7 +176,7 @@ pub fn unpack(reader: impl Read + Send, dest: &Path) -> Result<(u64, Digest)> {
         if inflated? {
             bail!(
                 "the layer is over {limit} bytes once uncompressed (CTR_MAX_LAYER_SIZE): \
-                 refused, it may be a gzip bomb; if the image is trusted, raise \
+                 refused, it may be a gzip or zstd bomb; if the image is trusted, raise \
                  CTR_MAX_LAYER_SIZE"
             );
         }

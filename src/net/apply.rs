@@ -2,7 +2,13 @@
 //! `iptables-restore --noflush` (one process each, not one per line), and
 //! undoes it. Teardown is idempotent and goes on past a failure, collecting
 //! every error (netavark's style): a half-made network can always be removed.
-//! All of it happens under the network's lock ([`Ipam::lock`]).
+//!
+//! The network's lock ([`Ipam::lock`]) is held only for what must be atomic
+//! between ctrs: the lease (with the port check, which reads the others'),
+//! the bridge's creation, and the rules' read-and-commit (a shared rule is
+//! added once). A container's own links, its sysctls and its side of the
+//! network are made without it, so that twenty `run -d` at once are not
+//! twenty in a row. Teardown holds it throughout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -48,18 +54,19 @@ pub fn setup(
         }
         Mode::Bridge => {}
     }
-    let lock = ipam.lock()?;
-    reclaim(ipam, id, lookup, &lock);
-    check_ports(ipam, ports, lookup, &lock)?;
-    let result = (|| {
-        let address = ipam.allocate(id, &lock)?;
-        let plan = plan::plan(mode, id, pid, Some(address), ports);
-        apply(&plan)?;
-        Ok(Some(address))
-    })();
+    // The lease, under the lock: from here on the bridge is ours too (the
+    // last container's teardown keeps it while a lease is held).
+    let address = {
+        let lock = ipam.lock()?;
+        reclaim(ipam, id, lookup, &lock);
+        check_ports(ipam, ports, lookup, &lock)?;
+        ipam.allocate(id, &lock)?
+    };
+    let plan = plan::plan(mode, id, pid, Some(address), ports);
+    let result = apply(ipam, &plan).map(|()| Some(address));
     if result.is_err() {
         // What the error left half-made; its own errors matter less than the first.
-        _ = teardown_locked(ipam, id, &lock);
+        _ = teardown(ipam, id);
     }
     result
 }
@@ -147,32 +154,46 @@ fn check_ports(ipam: &Ipam, ports: &[Port], lookup: Lookup, lock: &NetLock) -> R
 /// is missing: the bridge, once, after checking that its subnet is free on
 /// this host, and whichever shared rules are missing (all of them the first
 /// time; none the next, so a hundred containers leave one rule of each).
-/// Three programs in all: one `ip -batch` (bridge and veth), one
-/// `iptables-save`, one `iptables-restore` (shared and published-port
-/// rules); the container's side is done in-process ([`super::inside`]).
-fn apply(plan: &Plan) -> Result<()> {
+/// Three programs in all: one `ip -batch` (the veth, and the bridge the
+/// first time), one `iptables-save`, one `iptables-restore` (shared and
+/// published-port rules); the container's side is done in-process
+/// ([`super::inside`]). Locked only where others could race it.
+fn apply(ipam: &Ipam, plan: &Plan) -> Result<()> {
     let shared = plan::shared();
-    let mut host = Vec::new();
-    if !Path::new("/sys/class/net").join(BRIDGE).exists() {
-        if let Some(route) = routes()?.iter().find(|r| collides(r)) {
-            bail!(
-                "making the bridge {BRIDGE}: its subnet {SUBNET}/{PREFIX} overlaps a route \
-                 this host already has ({route}): remove that route or use --network host"
-            );
+    let bridge = || Path::new("/sys/class/net").join(BRIDGE).exists();
+    if !bridge() {
+        // Two ctrs that both found no bridge would both make it: the
+        // second would fail (File exists).
+        let _lock = ipam.lock()?;
+        if !bridge() {
+            if let Some(route) = routes()?.iter().find(|r| collides(r)) {
+                bail!(
+                    "making the bridge {BRIDGE}: its subnet {SUBNET}/{PREFIX} overlaps a route \
+                     this host already has ({route}): remove that route or use --network host"
+                );
+            }
+            ip_batch(&shared.bridge).context("making the bridge")?;
         }
-        host.extend(shared.bridge.iter().cloned());
     }
-    host.extend(plan.host.iter().cloned());
-    ip_batch(&host).context("plugging the container into the bridge")?;
+    // The veth pair is named by the container's ID: nobody else touches it.
+    ip_batch(&plan.host).context("plugging the container into the bridge")?;
     load_br_netfilter()?;
     for (file, value) in &shared.sysctls {
         let path = Path::new("/proc/sys").join(file);
         std::fs::write(&path, value)
             .with_context(|| format!("setting {} to {value}", path.display()))?;
     }
-    let saved = Saved::read()?;
-    restore_script(&setup_script(plan, &saved)).context("adding the NAT and FORWARD rules")?;
+    commit_rules(ipam, plan)?;
     in_namespace(plan.pid, &plan.inside)
+}
+
+/// Adds the shared rules that are missing and the container's, read and
+/// committed under the lock: two ctrs that both found a shared rule missing
+/// would both add it.
+fn commit_rules(ipam: &Ipam, plan: &Plan) -> Result<()> {
+    let _lock = ipam.lock()?;
+    let saved = Saved::read()?;
+    restore_script(&setup_script(plan, &saved)).context("adding the NAT and FORWARD rules")
 }
 
 /// The `iptables-restore` script that adds what `plan` needs on a host whose

@@ -1,6 +1,7 @@
 //! Getting past a registry's 401: the `WWW-Authenticate` challenge, the
-//! token server's answer, and the logins docker keeps in its config.json.
-//! Pure parsing only; the requests are the client's.
+//! token server's answer, and the logins docker keeps: in its config.json,
+//! or in a credential helper it names there (`docker-credential-NAME get`).
+//! Parsing, and the helper's run; the requests are the client's.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -126,11 +127,11 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-/// A login for one registry, from docker's config.json.
+/// A login for one registry, from docker's config.json or a helper.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
-    /// The file it came from, for errors.
-    pub from: PathBuf,
+    /// Where it came from, for errors: the file, or the helper and the file.
+    pub from: String,
     /// `Basic base64(user:password)`: for the token server, or the registry.
     pub header: String,
     pub user: String,
@@ -188,24 +189,37 @@ fn keys(host: &str) -> Vec<String> {
     }
 }
 
+/// Runs a credential helper: its name and the server, to the user and
+/// password it keeps (None: none for that server). [`run_helper`], or a
+/// stand-in in the tests.
+pub type Helper = dyn Fn(&str, &str) -> Result<Option<(String, String)>>;
+
 // ANCHOR: login
 /// The login for `host` in the config.json text (read from `from`), if
-/// any. Logins kept by a credential helper (`credsStore`, `credHelpers`)
-/// are refused with what to do: ctr does not run helpers.
-pub fn login_from(text: &str, from: &Path, host: &str) -> Result<Option<Login>> {
+/// any, as docker finds it: a credential helper for this registry
+/// (`credHelpers`), else the helper for all (`credsStore`), else the file's
+/// own `auths`. `helper` runs `docker-credential-NAME get` for the server
+/// named (see [`run_helper`]).
+pub fn login_from(text: &str, from: &Path, host: &str, helper: &Helper) -> Result<Option<Login>> {
     let config: DockerConfig = serde_json::from_str(text)
         .with_context(|| format!("reading {}: it is not valid JSON", from.display()))?;
     let keys = keys(host);
-    let helper = |name: &str| {
-        anyhow!(
-            "the login for {host} is kept by the credential helper docker-credential-{name} \
-             ({}), which ctr does not run: put it in \"auths\" as {{\"auth\": base64(user:password)}}, \
-             or pull without logging in",
-            from.display()
-        )
+    let by_helper = |name: &str, key: &str| -> Result<Option<Login>> {
+        let source = format!("docker-credential-{name} ({key} in {})", from.display());
+        let server = if host == DOCKER_HUB {
+            "https://index.docker.io/v1/"
+        } else {
+            host
+        };
+        let found = helper(name, server)
+            .with_context(|| format!("the login for {host} is kept by {source}"))?;
+        Ok(found.map(|(user, password)| basic_login(source, user, &password)))
     };
     if let Some(name) = keys.iter().find_map(|k| config.cred_helpers.get(k)) {
-        return Err(helper(name));
+        return by_helper(name, "credHelpers");
+    }
+    if let Some(name) = config.creds_store.as_deref().filter(|n| !n.is_empty()) {
+        return by_helper(name, "credsStore");
     }
     let Some(entry) = keys.iter().find_map(|k| config.auths.get(k)) else {
         return Ok(None);
@@ -237,27 +251,94 @@ pub fn login_from(text: &str, from: &Path, host: &str) -> Result<Option<Login>> 
             password: Some(password),
             ..
         } => (user.clone(), password.clone()),
-        // An empty entry: `docker login` with a credsStore leaves one.
-        _ => match &config.creds_store {
-            Some(name) => return Err(helper(name)),
-            None => return Ok(None),
-        },
+        _ => return Ok(None),
     };
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    Ok(Some(Login {
-        from: from.to_path_buf(),
-        header: format!("Basic {basic}"),
+    Ok(Some(basic_login(
+        from.display().to_string(),
         user,
-    }))
+        &password,
+    )))
 }
 // ANCHOR_END: login
+
+fn basic_login(from: String, user: String, password: &str) -> Login {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    Login {
+        from,
+        header: format!("Basic {basic}"),
+        user,
+    }
+}
+
+/// What a helper answers to `get`.
+#[derive(Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username")]
+    username: String,
+    #[serde(rename = "Secret")]
+    secret: String,
+}
+
+// ANCHOR: run_helper
+/// docker's credential helper protocol: `docker-credential-NAME get`, the
+/// server on stdin, `{"Username": ..., "Secret": ...}` on stdout. None when
+/// the helper has no login for it (it exits non-zero saying "credentials
+/// not found").
+pub fn run_helper(name: &str, server: &str) -> Result<Option<(String, String)>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{name}");
+    let mut child = match Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{program} is not installed (not on PATH): install it, or log in \
+             with the user and password in the file's \"auths\""
+        ),
+        Err(err) => return Err(err).with_context(|| format!("running {program}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that does not read it is no reason to fail here.
+        _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("running {program}"))?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        if said.contains("credentials not found") {
+            return Ok(None);
+        }
+        bail!(
+            "{program} get failed ({}): {}{}",
+            out.status,
+            said.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let answer: HelperAnswer = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{program} get answered what is not its JSON: {said:?}"))?;
+    if answer.username == "<token>" {
+        bail!(
+            "{program} holds an identity token (OAuth), which ctr cannot use yet: \
+             log in with a user and password"
+        );
+    }
+    Ok(Some((answer.username, answer.secret)))
+}
+// ANCHOR_END: run_helper
 
 /// The login for `host` from the config.json at `config_path()`; none when
 /// that file does not exist.
 pub fn login(host: &str) -> Result<Option<Login>> {
     let path = config_path();
     match std::fs::read_to_string(&path) {
-        Ok(text) => login_from(&text, &path, host),
+        Ok(text) => login_from(&text, &path, host, &run_helper),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
     }
@@ -352,7 +433,17 @@ mod tests {
     const FROM: &str = "/home/u/.docker/config.json";
 
     fn login_of(json: &str, host: &str) -> Result<Option<Login>> {
-        login_from(json, Path::new(FROM), host)
+        login_from(
+            json,
+            Path::new(FROM),
+            host,
+            &|name, server| match (name, server) {
+                ("desktop", "reg.example") => Ok(Some(("d".into(), "pw".into()))),
+                ("hub", "https://index.docker.io/v1/") => Ok(Some(("h".into(), "pw".into()))),
+                ("broken", _) => bail!("it crashed"),
+                _ => Ok(None),
+            },
+        )
     }
 
     #[test]
@@ -362,7 +453,7 @@ mod tests {
         let l = login_of(json, "127.0.0.1:5000").unwrap().unwrap();
         assert_eq!(l.header, "Basic bGVhcm5lcjpzM2NyZXQ=");
         assert_eq!(l.user, "learner");
-        assert_eq!(l.from, Path::new(FROM));
+        assert_eq!(l.from, FROM);
         assert_eq!(login_of(json, "127.0.0.1:5001").unwrap(), None);
         let json = r#"{"auths":{"https://reg.example":{"username":"u","password":"p:w"}}}"#;
         let l = login_of(json, "reg.example").unwrap().unwrap();
@@ -380,22 +471,42 @@ mod tests {
     }
 
     #[test]
-    fn helpers_and_bad_files_are_refused_saying_why() {
-        let err = |json: &str| format!("{:#}", login_of(json, "reg.example").unwrap_err());
-        let e = err(r#"{"auths":{"reg.example":{}},"credsStore":"desktop"}"#);
+    fn helpers_as_docker_asks_them() {
+        let user = |json: &str, host: &str| login_of(json, host).unwrap().map(|l| l.user);
+        // credHelpers for this registry, before credsStore, before auths.
+        let both = r#"{"auths":{"reg.example":{"auth":"dTpw"}},"credsStore":"desktop",
+            "credHelpers":{"reg.example":"nothing"}}"#;
+        assert_eq!(user(both, "reg.example"), None);
+        let store = r#"{"auths":{"reg.example":{}},"credsStore":"desktop"}"#;
+        assert_eq!(user(store, "reg.example").as_deref(), Some("d"));
+        let l = login_of(store, "reg.example").unwrap().unwrap();
+        assert_eq!(
+            l.from,
+            format!("docker-credential-desktop (credsStore in {FROM})")
+        );
+        // Docker Hub's server is its old index URL.
+        let hub = r#"{"credHelpers":{"docker.io":"hub"}}"#;
+        assert_eq!(user(hub, DOCKER_HUB).as_deref(), Some("h"));
+        let e = format!(
+            "{:#}",
+            login_of(r#"{"credsStore":"broken"}"#, "reg.example").unwrap_err()
+        );
         assert!(
-            e.contains("docker-credential-desktop") && e.contains(FROM),
+            e.contains("docker-credential-broken (credsStore in") && e.contains("it crashed"),
             "{e}"
         );
-        let e = err(r#"{"credHelpers":{"reg.example":"ecr-login"}}"#);
-        assert!(e.contains("docker-credential-ecr-login"), "{e}");
+    }
+
+    #[test]
+    fn bad_files_are_refused_saying_why() {
+        let err = |json: &str| format!("{:#}", login_of(json, "reg.example").unwrap_err());
         assert!(err(r#"{"auths":{"reg.example":{"auth":"%%%"}}}"#).contains("not base64"));
         assert!(
             err(r#"{"auths":{"reg.example":{"auth":"bm9jb2xvbg=="}}}"#).contains("user:password")
         );
         assert!(err("{").contains("not valid JSON"));
-        // A helper for another host, or a store with no entry: anonymous.
-        let other = r#"{"credsStore":"desktop","credHelpers":{"gcr.io":"gcloud"}}"#;
+        // A helper for another host, or an empty entry: anonymous.
+        let other = r#"{"credHelpers":{"gcr.io":"gcloud"},"auths":{"reg.example":{}}}"#;
         assert_eq!(login_of(other, "reg.example").unwrap(), None);
     }
 

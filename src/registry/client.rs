@@ -7,24 +7,32 @@
 //! - redirects are followed here, not by ureq, so that Authorization goes
 //!   only to the registry's own origin, never to the CDN a blob is sent to;
 //! - connection errors and 5xx are retried with backoff, a 429 after its
-//!   `Retry-After` (bounded), each a few times.
+//!   `Retry-After` (bounded), each a few times;
+//! - connecting, the answer's headers and a body's bytes each have a
+//!   timeout ([`super::timeouts`]), so a registry that hangs fails in
+//!   seconds, saying which; a request that timed out is tried once more.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use ureq::http::Response;
 use ureq::Body;
+use url::Url;
 
 use super::auth;
 use super::endpoint::Endpoint;
 use super::manifest;
+use super::timeouts::{self, Timeouts};
 use crate::digest::Digest;
 
 /// Tries of one request, counting the first.
 const ATTEMPTS: u32 = 4;
+/// Tries of one request that timed out: a registry that hangs once
+/// likely hangs again, and each try costs a whole timeout.
+const TIMEOUT_ATTEMPTS: u32 = 2;
 /// The first pause between tries; doubled at each.
 const BACKOFF: Duration = Duration::from_millis(250);
 /// The longest a 429's Retry-After may ask us to wait.
@@ -34,9 +42,27 @@ const MAX_REDIRECTS: u32 = 10;
 pub struct Client {
     agent: ureq::Agent,
     endpoint: Endpoint,
+    timeouts: Timeouts,
     /// The Authorization header for the registry's origin, once a 401 told
     /// us what it wants. Shared by the threads that fetch layers.
-    authorization: Mutex<Option<String>>,
+    authorization: Mutex<Option<Authorization>>,
+}
+
+/// What answers the registry's challenge, and until when.
+struct Authorization {
+    header: String,
+    /// The challenge answered, to answer it again for a new token.
+    challenge: String,
+    /// When a Bearer token should be renewed: before its `expires_in` runs
+    /// out, so that no request is refused for it. None: Basic, for good.
+    renew_at: Option<Instant>,
+}
+
+/// How long before a token expires it is renewed: a fifth of its life,
+/// at least a second and at most 30 (a request sent just in time may
+/// still reach the registry late).
+fn renewal_margin(lasts: u64) -> u64 {
+    (lasts / 5).clamp(1, 30).min(lasts)
 }
 
 /// A manifest as fetched: its bytes, type and verified digest.
@@ -47,22 +73,23 @@ pub struct Fetched {
 }
 
 impl Client {
-    pub fn new(endpoint: Endpoint) -> Client {
+    pub fn new(endpoint: Endpoint, timeouts: Timeouts) -> Client {
         let agent = ureq::Agent::config_builder()
             // 4xx and 5xx are read here, to say what went wrong.
             .http_status_as_error(false)
             // Redirects are followed here, to decide who sees our token.
             .max_redirects(0)
             .user_agent(concat!("ctr/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            // A stalled transfer fails (and is retried) instead of hanging.
-            .timeout_per_read(Some(Duration::from_secs(60)))
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_recv_response(Some(timeouts.response))
+            // A stalled transfer fails (and is resumed) instead of hanging.
+            .timeout_per_read(Some(timeouts.stall))
             .build()
             .into();
         Client {
             agent,
             endpoint,
+            timeouts,
             authorization: Mutex::new(None),
         }
     }
@@ -114,12 +141,55 @@ impl Client {
     }
     // ANCHOR_END: manifest
 
-    /// GET /v2/NAME/blobs/DIGEST, as a stream (a layer can be gigabytes).
-    /// The caller verifies what it reads.
-    pub fn blob(&self, digest: &Digest) -> Result<impl Read + Send> {
-        let response = self.get(&format!("blobs/{digest}"), "*/*")?;
-        Ok(response.into_body().into_reader())
+    // ANCHOR: blob
+    /// GET /v2/NAME/blobs/DIGEST, as a stream (a layer can be gigabytes)
+    /// that survives a dropped connection: see [`Resuming`]. `size` is the
+    /// manifest's (0: unknown); `resumed` hears of each new try (the byte
+    /// it starts at, the try's number, why). The caller verifies what it
+    /// reads.
+    pub fn blob<'a>(
+        &'a self,
+        digest: &Digest,
+        size: u64,
+        resumed: impl Fn(u64, u32, &str) + Send + 'a,
+    ) -> Result<Resuming<'a>> {
+        let body = self.blob_from(digest, 0)?;
+        Ok(Resuming {
+            client: self,
+            digest: digest.clone(),
+            size,
+            at: 0,
+            body,
+            tries: 1,
+            resumed: Box::new(resumed),
+            failed: None,
+        })
     }
+
+    /// The blob's bytes from `at` on: `Range: bytes=AT-`, which registries
+    /// serve (206); one that ignores it sends the whole blob (200), whose
+    /// first `at` bytes are skipped here.
+    fn blob_from(&self, digest: &Digest, at: u64) -> Result<Box<dyn Read + Send>> {
+        let range = (at > 0).then(|| format!("bytes={at}-"));
+        let response = self.get_range(&format!("blobs/{digest}"), "*/*", range.as_deref())?;
+        let status = response.status().as_u16();
+        let said = header(&response, "content-range").unwrap_or_default();
+        let mut body = response.into_body().into_reader();
+        match status {
+            206 if said.starts_with(&format!("bytes {at}-")) => {}
+            206 => bail!("the registry answered bytes={at}- of {digest} with {said:?}"),
+            _ if at > 0 => {
+                let skipped = io::copy(&mut (&mut body).take(at), &mut io::sink())
+                    .with_context(|| format!("reading {digest} again up to byte {at}"))?;
+                if skipped != at {
+                    bail!("{digest} is {skipped} bytes long this time, not more than {at}");
+                }
+            }
+            _ => {}
+        }
+        Ok(Box::new(body))
+    }
+    // ANCHOR_END: blob
 
     /// A small blob (a config), read whole, at most `limit` bytes, verified.
     pub fn small_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
@@ -143,14 +213,22 @@ impl Client {
     // ANCHOR: get
     /// One GET under /v2/NAME/, through auth and redirects.
     fn get(&self, path: &str, accept: &str) -> Result<Response<Body>> {
+        self.get_range(path, accept, None)
+    }
+
+    /// [`Client::get`], with a Range header when given.
+    fn get_range(&self, path: &str, accept: &str, range: Option<&str>) -> Result<Response<Body>> {
         let mut url = self.endpoint.url(path);
         let mut authenticated = false;
         for _ in 0..=MAX_REDIRECTS {
             // Our credentials are for the registry's origin only: a blob is
             // often redirected to a CDN on another host, which must not see them.
             let ours = same_origin(&url, &self.endpoint.base);
-            let authorization = if ours { self.authorization() } else { None };
+            let authorization = if ours { self.authorization()? } else { None };
             let mut headers = vec![("Accept", accept.to_string())];
+            if let Some(range) = range {
+                headers.push(("Range", range.to_string()));
+            }
             if let Some(value) = &authorization {
                 headers.push(("Authorization", value.clone()));
             }
@@ -169,7 +247,7 @@ impl Client {
                     let location = header(&response, "location").ok_or_else(|| {
                         anyhow!("the registry redirected {path} without a Location")
                     })?;
-                    url = absolute(&url, &location);
+                    url = absolute(&url, &location)?;
                 }
                 _ => bail!("{}", refusal(response, authorization.is_some())),
             }
@@ -181,11 +259,22 @@ impl Client {
     }
     // ANCHOR_END: get
 
-    fn authorization(&self) -> Option<String> {
-        self.authorization
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The Authorization header to send, renewing a token that is about
+    /// to expire first (the threads that fetch layers wait for the one that
+    /// renews it).
+    fn authorization(&self) -> Result<Option<String>> {
+        let mut held = self.authorization.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(current) = held.as_ref() else {
+            return Ok(None);
+        };
+        if current.renew_at.is_some_and(|at| Instant::now() >= at) {
+            let challenge = current.challenge.clone();
+            *held = Some(
+                self.authenticate(&challenge)
+                    .context("renewing the token")?,
+            );
+        }
+        Ok(held.as_ref().map(|a| a.header.clone()))
     }
 
     // ANCHOR: send
@@ -193,6 +282,7 @@ impl Client {
     /// backoff) and after a 429 (when its Retry-After says).
     fn send(&self, url: &str, headers: &[(&str, String)]) -> Result<Response<Body>> {
         let mut attempt = 0;
+        let mut timed_out = 0;
         loop {
             attempt += 1;
             let last = attempt >= ATTEMPTS;
@@ -204,6 +294,12 @@ impl Client {
             let response = match request.call() {
                 Ok(response) => response,
                 Err(err) if transient(&err) && !last => {
+                    if matches!(err, ureq::Error::Timeout(_)) {
+                        timed_out += 1;
+                        if timed_out >= TIMEOUT_ATTEMPTS {
+                            return Err(self.unreachable(url, err));
+                        }
+                    }
                     std::thread::sleep(pause);
                     continue;
                 }
@@ -236,7 +332,7 @@ impl Client {
 
     // ANCHOR: authenticate
     /// Answers a 401's challenge with an Authorization header.
-    fn authenticate(&self, header_value: &str) -> Result<String> {
+    fn authenticate(&self, header_value: &str) -> Result<Authorization> {
         let host = &self.endpoint.host;
         let challenge =
             auth::parse_challenge(header_value).with_context(|| format!("{host} answered 401"))?;
@@ -259,6 +355,8 @@ impl Client {
                 if let Some(login) = &login {
                     headers.push(("Authorization", login.header.clone()));
                 }
+                // Its life counts from the asking: the answer may come late.
+                let asked = Instant::now();
                 let mut response = self
                     .send(&url, &headers)
                     .with_context(|| format!("asking {realm} for a token"))?;
@@ -268,7 +366,7 @@ impl Client {
                         "auth refused: the token server {realm} refused {}: \
                          check the user and password (docker login writes them)",
                         match &login {
-                            Some(l) => format!("the login for {host} in {}", l.from.display()),
+                            Some(l) => format!("the login for {host} in {}", l.from),
                             None => "an anonymous token".to_string(),
                         }
                     ),
@@ -280,12 +378,21 @@ impl Client {
                     .limit(1 << 20)
                     .read_to_vec()
                     .with_context(|| format!("reading the token from {realm}"))?;
-                let (token, _expires_in) = auth::parse_token(&body)
+                let (token, lasts) = auth::parse_token(&body)
                     .with_context(|| format!("asking {realm} for a token"))?;
-                Ok(format!("Bearer {token}"))
+                let renew = Duration::from_secs(lasts - renewal_margin(lasts));
+                Ok(Authorization {
+                    header: format!("Bearer {token}"),
+                    challenge: header_value.to_string(),
+                    renew_at: Some(asked + renew),
+                })
             }
             "basic" => match login {
-                Some(login) => Ok(login.header),
+                Some(login) => Ok(Authorization {
+                    header: login.header,
+                    challenge: header_value.to_string(),
+                    renew_at: None,
+                }),
                 None => bail!(
                     "auth refused: {host} asks for a user and password, and {} has none for it: \
                      log in with `docker login {host}`",
@@ -299,9 +406,50 @@ impl Client {
     }
     // ANCHOR_END: authenticate
 
+    /// Why a body broke off, in words: a stall says how long it was silent.
+    fn describe(&self, err: &io::Error) -> String {
+        let stalled = err.kind() == io::ErrorKind::TimedOut
+            || err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<ureq::Error>())
+                .is_some_and(|e| matches!(e, ureq::Error::Timeout(_)));
+        if stalled {
+            format!(
+                "the registry sent nothing for {} ({})",
+                timeouts::show(self.timeouts.stall),
+                timeouts::VARIABLE
+            )
+        } else {
+            err.to_string()
+        }
+    }
+
     /// An error to read, for a request that got no answer.
     fn unreachable(&self, url: &str, err: ureq::Error) -> anyhow::Error {
         let host = host_of(url);
+        let variable = timeouts::VARIABLE;
+        match &err {
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+                return anyhow!(
+                    "cannot connect to the registry {host} within {} ({variable}): check the \
+                     name and port, and that nothing drops the connection on the way",
+                    timeouts::show(self.timeouts.connect)
+                )
+            }
+            ureq::Error::Timeout(which) => {
+                let waited = match which {
+                    ureq::Timeout::PerRead => self.timeouts.stall.min(self.timeouts.response),
+                    _ => self.timeouts.response,
+                };
+                return anyhow!(
+                    "the registry {host} accepted the connection but sent no answer within {} \
+                     ({variable}): it is overloaded or stuck; try again later, or wait longer \
+                     with {variable}=SECONDS",
+                    timeouts::show(waited)
+                );
+            }
+            _ => {}
+        }
         let tls_failed = match &err {
             ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
@@ -322,6 +470,109 @@ impl Client {
              and that the registry is running"
         )
     }
+}
+
+/// Tries of one blob whose body breaks off, counting the first: docker
+/// tries a layer five times.
+pub const BLOB_ATTEMPTS: u32 = 5;
+
+/// Told of each new try of a blob: the byte it starts at, the try's
+/// number, why the last one broke off.
+pub type Resumed<'a> = dyn Fn(u64, u32, &str) + Send + 'a;
+
+// ANCHOR: resuming
+/// A blob's body that, when the connection breaks off (reset, closed short
+/// of the manifest's size, or silent past the stall timeout), asks for the
+/// rest from the byte where it stopped and goes on, at most
+/// [`BLOB_ATTEMPTS`] tries in all. Its reader sees one stream: whatever
+/// hashes it checks the digest of the whole blob, end to end.
+pub struct Resuming<'a> {
+    client: &'a Client,
+    digest: Digest,
+    size: u64,
+    /// Bytes handed out so far: where the next try starts.
+    at: u64,
+    body: Box<dyn Read + Send>,
+    tries: u32,
+    resumed: Box<Resumed<'a>>,
+    /// Why it gave up: every read after that says so again.
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Read for Resuming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some((kind, why)) = &self.failed {
+                return Err(io::Error::new(*kind, why.clone()));
+            }
+            let broke = match self.body.read(buf) {
+                Ok(0) if !buf.is_empty() && self.size != 0 && self.at < self.size => {
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "the connection closed early")
+                }
+                Ok(n) => {
+                    self.at += n as u64;
+                    return Ok(n);
+                }
+                Err(err) if broken(&err) => err,
+                Err(err) => return Err(err),
+            };
+            let why = self.client.describe(&broke);
+            if self.tries >= BLOB_ATTEMPTS {
+                self.failed = Some((
+                    broke.kind(),
+                    format!(
+                        "the download broke off {} times, the last at byte {} ({why}): \
+                         nothing was kept, try again",
+                        self.tries, self.at
+                    ),
+                ));
+                continue;
+            }
+            self.tries += 1;
+            (self.resumed)(self.at, self.tries, &why);
+            std::thread::sleep(BACKOFF * 2u32.pow(self.tries - 2));
+            match self.client.blob_from(&self.digest, self.at) {
+                Ok(body) => self.body = body,
+                // Counted as a try: the next read asks again, or gives up.
+                Err(err) => {
+                    self.body = Box::new(Failing(Some(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        format!("{err:#}"),
+                    ))))
+                }
+            }
+        }
+    }
+}
+
+/// A body that fails once with its error, then ends: a try that could not
+/// even start.
+struct Failing(Option<io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(err) => Err(err),
+            None => Ok(0),
+        }
+    }
+}
+// ANCHOR_END: resuming
+
+/// A body's read that broke off in transit (reset, cut short, timed out),
+/// worth a new try; not a full disk or a refused request.
+fn broken(err: &io::Error) -> bool {
+    if err.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+        return true;
+    }
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// Worth trying again: the connection failed or broke, not the request.
@@ -390,36 +641,42 @@ fn header(response: &Response<Body>, name: &str) -> Option<String> {
     Some(response.headers().get(name)?.to_str().ok()?.to_string())
 }
 
-/// `scheme://host[:port]` of a URL.
-fn origin(url: &str) -> &str {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| start + i);
-    &url[..end]
-}
-
-fn host_of(url: &str) -> &str {
-    let origin = origin(url);
-    origin.split_once("://").map_or(origin, |(_, host)| host)
-}
-
-/// Same scheme, host and port: HTTPS to HTTP on the same host is not ours
-/// either (the token would cross the network in the clear).
-fn same_origin(url: &str, base: &str) -> bool {
-    origin(url).eq_ignore_ascii_case(origin(base))
-}
-
-/// A Location may be absolute, or relative to the URL redirected.
-fn absolute(from: &str, location: &str) -> String {
-    if location.contains("://") {
-        location.to_string()
-    } else if location.starts_with('/') {
-        format!("{}{location}", origin(from))
-    } else {
-        let dir = from.rsplit_once('/').map_or(from, |(dir, _)| dir);
-        format!("{dir}/{location}")
+/// host[:port] of a URL, as an error names the registry; the URL itself
+/// when it does not parse.
+fn host_of(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => url.to_string(),
+        },
+        Err(_) => url.to_string(),
     }
+}
+
+/// Same scheme, host and port (RFC 6454's origin, default ports made
+/// explicit): HTTPS to HTTP on the same host is not ours either (the token
+/// would cross the network in the clear).
+fn same_origin(url: &str, base: &str) -> bool {
+    match (Url::parse(url), Url::parse(base)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+/// A Location resolved against the URL redirected, as RFC 3986 §5 says: it
+/// may be absolute, absolute-path (`/v2/...`), relative (`blob?x`) or
+/// scheme-relative (`//cdn.example/blob`, another host over the same
+/// scheme). Only HTTP and HTTPS are followed.
+fn absolute(from: &str, location: &str) -> Result<String> {
+    let base = Url::parse(from).with_context(|| format!("the URL {from} is invalid"))?;
+    let url = base
+        .join(location)
+        .with_context(|| format!("the registry redirected {from} to {location:?}, not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("the registry redirected {from} to {url}: ctr follows only http and https");
+    }
+    Ok(url.into())
 }
 
 #[cfg(test)]
@@ -427,22 +684,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tokens_are_renewed_a_little_before_they_expire() {
+        assert_eq!(renewal_margin(300), 30);
+        assert_eq!(renewal_margin(60), 12);
+        assert_eq!(renewal_margin(3), 1);
+        assert_eq!(renewal_margin(1), 1);
+        assert_eq!(renewal_margin(0), 0);
+    }
+
+    #[test]
+    fn which_failures_are_tried_again() {
+        let kind = |k| io::Error::from(k);
+        assert!(broken(&kind(io::ErrorKind::ConnectionReset)));
+        assert!(broken(&kind(io::ErrorKind::UnexpectedEof)));
+        assert!(broken(&kind(io::ErrorKind::TimedOut)));
+        assert!(broken(&io::Error::other(ureq::Error::BodyStalled)));
+        assert!(!broken(&io::Error::from_raw_os_error(libc::ENOSPC)));
+        assert!(!broken(&io::Error::other(
+            "the blob does not match its digest"
+        )));
+    }
+
+    #[test]
     fn origins_and_redirects() {
-        assert_eq!(origin("https://r.io:5000/v2/x?y"), "https://r.io:5000");
         assert_eq!(host_of("https://r.io:5000/v2/x?y"), "r.io:5000");
         assert_eq!(host_of("http://[::1]:5000/v2/"), "[::1]:5000");
+        assert_eq!(host_of("https://r.io/v2/"), "r.io");
         assert!(same_origin("http://a:1/v2/x", "http://a:1"));
+        assert!(same_origin("https://a:443/v2/x", "https://A"));
         assert!(!same_origin("http://a:2/v2/x", "http://a:1"));
         assert!(!same_origin("http://a/v2/x", "https://a"));
         assert!(!same_origin(
             "https://cdn.example/x",
             "https://registry-1.docker.io"
         ));
-        assert_eq!(absolute("http://a:1/v2/x", "/v2/y"), "http://a:1/v2/y");
-        assert_eq!(absolute("http://a:1/v2/x/b", "c?d"), "http://a:1/v2/x/c?d");
+        let join = |from, to| absolute(from, to).unwrap();
+        assert_eq!(join("http://a:1/v2/x", "/v2/y"), "http://a:1/v2/y");
+        assert_eq!(join("http://a:1/v2/x/b", "c?d"), "http://a:1/v2/x/c?d");
+        assert_eq!(join("http://a:1/v2/x", "https://cdn/z"), "https://cdn/z");
+        // Scheme-relative: another host, the same scheme.
         assert_eq!(
-            absolute("http://a:1/v2/x", "https://cdn/z"),
-            "https://cdn/z"
+            join("https://registry/v2/x", "//cdn.example/blob"),
+            "https://cdn.example/blob"
         );
+        assert!(!same_origin(
+            &join("https://registry/v2/x", "//cdn.example/blob"),
+            "https://registry"
+        ));
+        assert!(absolute("http://a/v2/x", "file:///etc/passwd").is_err());
+        assert!(absolute("http://a/v2/x", "http://[::1").is_err());
     }
 }

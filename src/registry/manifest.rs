@@ -1,8 +1,15 @@
 //! What a registry's manifests say: an index (one manifest per platform) or
 //! an image manifest (a config and layers), in OCI's or Docker's media
 //! types, and which of an index's manifests this machine runs.
+//!
+//! The types are oci-spec's (`oci_spec::image`), shared with `import` and
+//! the image config: Docker's schema 2 manifest and manifest list have the
+//! same JSON shape as OCI's manifest and index, so the same types read both;
+//! the media type says which of the two a body is.
 
 use anyhow::{bail, Context, Result};
+use oci_spec::image::{Arch, Os};
+pub use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, Platform};
 use serde::Deserialize;
 
 use crate::digest::Digest;
@@ -24,52 +31,34 @@ pub fn accept() -> String {
 /// A registry refuses to store a manifest over 4 MiB; we refuse to read one.
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
-/// A pointer to a blob or a manifest. The digest is parsed (validated)
-/// before anything else sees it: it becomes a file name and a URL path.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    #[serde(default)]
-    pub media_type: String,
-    pub digest: Digest,
-    #[serde(default)]
-    pub size: u64,
-    #[serde(default)]
-    pub platform: Option<Platform>,
+/// Boxed: oci-spec's types are hundreds of bytes each on the stack.
+pub enum Parsed {
+    Index(Box<ImageIndex>),
+    Manifest(Box<ImageManifest>),
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        match &self.variant {
-            Some(v) => write!(f, "/{v}"),
-            None => Ok(()),
+/// Reads a manifest, an index or a layout's index.json into oci-spec's
+/// type, after checking every descriptor's digest with ours (sha256 only,
+/// never a path), so that a bad one is refused in our words before any
+/// other field is looked at.
+pub fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)?;
+    let lists = ["layers", "manifests"]
+        .iter()
+        .filter_map(|k| value.get(k)?.as_array())
+        .flatten();
+    for descriptor in value.get("config").into_iter().chain(lists) {
+        if let Some(text) = descriptor.get("digest").and_then(|d| d.as_str()) {
+            Digest::parse(text)?;
         }
     }
+    Ok(T::deserialize(value)?)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Index {
-    pub manifests: Vec<Descriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Manifest {
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
-}
-
-pub enum Parsed {
-    Index(Index),
-    Manifest(Manifest),
+/// A descriptor's digest, as ours: sha256 only (we could not verify
+/// another), validated before anything uses it as a file name or in a URL.
+pub fn digest(descriptor: &Descriptor) -> Result<Digest> {
+    Digest::parse(descriptor.digest().as_ref())
 }
 
 // ANCHOR: parse
@@ -108,12 +97,12 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed> {
         OCI_MANIFEST.to_string()
     };
     match media_type.as_str() {
-        OCI_INDEX | DOCKER_LIST => Ok(Parsed::Index(
-            serde_json::from_slice(body).context("reading the index")?,
-        )),
-        OCI_MANIFEST | DOCKER_MANIFEST => Ok(Parsed::Manifest(
-            serde_json::from_slice(body).context("reading the manifest")?,
-        )),
+        OCI_INDEX | DOCKER_LIST => Ok(Parsed::Index(Box::new(
+            read(body).context("reading the index")?,
+        ))),
+        OCI_MANIFEST | DOCKER_MANIFEST => Ok(Parsed::Manifest(Box::new(
+            read(body).context("reading the manifest")?,
+        ))),
         other => bail!("the registry sent a {other:?}, which is not an image manifest"),
     }
 }
@@ -131,10 +120,23 @@ pub fn host_platform() -> Platform {
         "riscv64" => ("riscv64", None),
         other => (other, None),
     };
-    Platform {
-        os: "linux".into(),
-        architecture: architecture.into(),
-        variant: variant.map(String::from),
+    platform("linux", architecture, variant)
+}
+
+/// A platform from its three names.
+pub fn platform(os: &str, architecture: &str, variant: Option<&str>) -> Platform {
+    let mut platform = Platform::default();
+    platform.set_os(Os::from(os));
+    platform.set_architecture(Arch::from(architecture));
+    platform.set_variant(variant.map(String::from));
+    platform
+}
+
+/// `os/architecture[/variant]`, as docker writes a platform.
+pub fn platform_name(p: &Platform) -> String {
+    match p.variant() {
+        Some(v) => format!("{}/{}/{v}", p.os(), p.architecture()),
+        None => format!("{}/{}", p.os(), p.architecture()),
     }
 }
 
@@ -143,27 +145,25 @@ pub fn host_platform() -> Platform {
 /// same variant when the entry names one (arm64 is often marked v8, often
 /// not at all). `unknown/unknown` entries are BuildKit's attestations
 /// (SBOMs, provenance), not images: skipped, and not listed in the error.
-pub fn choose<'a>(index: &'a Index, want: &Platform) -> Result<&'a Descriptor> {
-    let images: Vec<&Descriptor> = index
-        .manifests
+/// Pull and import both choose with it.
+pub fn choose<'a>(manifests: &'a [Descriptor], want: &Platform) -> Result<&'a Descriptor> {
+    let attestation =
+        |p: &Platform| p.os().to_string() == "unknown" || p.architecture().to_string() == "unknown";
+    let images: Vec<&Descriptor> = manifests
         .iter()
-        .filter(|d| {
-            d.platform
-                .as_ref()
-                .map_or(true, |p| p.os != "unknown" && p.architecture != "unknown")
-        })
+        .filter(|d| !d.platform().as_ref().is_some_and(attestation))
         .collect();
-    let same = |p: &Platform| p.os == want.os && p.architecture == want.architecture;
+    let same = |p: &Platform| p.os() == want.os() && p.architecture() == want.architecture();
     let exact = images.iter().find(|d| {
-        d.platform
+        d.platform()
             .as_ref()
-            .is_some_and(|p| same(p) && p.variant == want.variant)
+            .is_some_and(|p| same(p) && p.variant() == want.variant())
     });
     let loose = || {
         images.iter().find(|d| {
-            d.platform
+            d.platform()
                 .as_ref()
-                .is_some_and(|p| same(p) && (p.variant.is_none() || want.variant.is_none()))
+                .is_some_and(|p| same(p) && (p.variant().is_none() || want.variant().is_none()))
         })
     };
     if let Some(found) = exact.or_else(loose) {
@@ -171,7 +171,7 @@ pub fn choose<'a>(index: &'a Index, want: &Platform) -> Result<&'a Descriptor> {
     }
     let mut have: Vec<String> = images
         .iter()
-        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+        .filter_map(|d| d.platform().as_ref().map(platform_name))
         .collect();
     have.dedup();
     let have = if have.is_empty() {
@@ -179,7 +179,11 @@ pub fn choose<'a>(index: &'a Index, want: &Platform) -> Result<&'a Descriptor> {
     } else {
         have.join(", ")
     };
-    bail!("the image has no manifest for {want}: its platforms are {have}; pull an image built for this machine")
+    bail!(
+        "the image has no manifest for {}: its platforms are {have}; \
+         pull an image built for this machine",
+        platform_name(want)
+    )
 }
 // ANCHOR_END: choose
 
@@ -187,30 +191,21 @@ pub fn choose<'a>(index: &'a Index, want: &Platform) -> Result<&'a Descriptor> {
 mod tests {
     use super::*;
 
-    fn platform(os: &str, arch: &str, variant: Option<&str>) -> Platform {
-        Platform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: variant.map(String::from),
-        }
-    }
-
-    fn index(platforms: &[(&str, &str, Option<&str>)]) -> Index {
-        let manifests = platforms
+    fn index(platforms: &[(&str, &str, Option<&str>)]) -> Vec<Descriptor> {
+        platforms
             .iter()
             .enumerate()
-            .map(|(i, (os, arch, variant))| Descriptor {
-                media_type: OCI_MANIFEST.into(),
-                digest: Digest::from_hex(&format!("{i:064}")).unwrap(),
-                size: 1,
-                platform: Some(platform(os, arch, *variant)),
+            .map(|(i, (os, arch, variant))| {
+                let digest = format!("sha256:{i:064}").parse::<oci_spec::image::Digest>();
+                let mut d = Descriptor::new(OCI_MANIFEST.into(), 1, digest.unwrap());
+                d.set_platform(Some(platform(os, arch, *variant)));
+                d
             })
-            .collect();
-        Index { manifests }
+            .collect()
     }
 
-    fn chosen(i: &Index, want: &Platform) -> String {
-        choose(i, want).unwrap().digest.hex()[63..].to_string()
+    fn chosen(i: &[Descriptor], want: &Platform) -> String {
+        digest(choose(i, want).unwrap()).unwrap().hex()[63..].to_string()
     }
 
     #[test]
@@ -261,34 +256,40 @@ mod tests {
     #[test]
     fn the_host_is_linux() {
         let host = host_platform();
-        assert_eq!(host.os, "linux");
-        assert!(!host.architecture.is_empty());
+        assert_eq!(host.os().to_string(), "linux");
+        assert!(!host.architecture().to_string().is_empty());
         if cfg!(target_arch = "x86_64") {
-            assert_eq!(host.to_string(), "linux/amd64");
+            assert_eq!(platform_name(&host), "linux/amd64");
         }
     }
 
     #[test]
     fn media_types_by_header_or_body() {
         let d = format!("sha256:{}", "a".repeat(64));
+        // Docker's schema 2, as a registry serves it: oci-spec's types read it.
         let manifest = format!(
-            r#"{{"schemaVersion":2,"config":{{"digest":"{d}","size":1}},"layers":[{{"digest":"{d}","size":2}}]}}"#
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}",
+            "config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{d}","size":1}},
+            "layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"{d}","size":2}}]}}"#
         );
         assert!(matches!(
             parse(DOCKER_MANIFEST, manifest.as_bytes()).unwrap(),
-            Parsed::Manifest(m) if m.layers.len() == 1
+            Parsed::Manifest(m) if m.layers().len() == 1 && m.layers()[0].size() == 2
         ));
-        // No useful header: the body's shape decides.
+        // No useful header: the body's mediaType decides.
         assert!(matches!(
             parse("application/octet-stream", manifest.as_bytes()).unwrap(),
             Parsed::Manifest(_)
         ));
-        let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{d}","size":1}}]}}"#);
+        // No mediaType at all (OCI allows it): the shape decides.
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":1}}]}}"#
+        );
         assert!(matches!(
             parse("", index.as_bytes()).unwrap(),
-            Parsed::Index(i) if i.manifests.len() == 1
+            Parsed::Index(i) if i.manifests().len() == 1
         ));
-        let typed = format!(r#"{{"mediaType":"{DOCKER_LIST}","manifests":[]}}"#);
+        let typed = format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[]}}"#);
         assert!(matches!(
             parse("text/plain", typed.as_bytes()).unwrap(),
             Parsed::Index(_)
@@ -301,9 +302,22 @@ mod tests {
         let err = |ct: &str, body: &str| format!("{:#}", parse(ct, body.as_bytes()).err().unwrap());
         assert!(err(OCI_MANIFEST, "{\"schemaVersion\": 2,").contains("not valid JSON"));
         assert!(err("", r#"{"schemaVersion":1,"fsLayers":[]}"#).contains("schema 1"));
-        let escape =
-            r#"{"schemaVersion":2,"config":{"digest":"sha256:../../x","size":1},"layers":[]}"#;
-        assert!(err(OCI_MANIFEST, escape).contains("invalid digest"));
+        let with_config = |digest: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":1}},"layers":[]}}"#
+            )
+        };
+        let escape = err(OCI_MANIFEST, &with_config("sha256:../../x"));
+        assert!(
+            escape.contains("reading the manifest: invalid digest"),
+            "{escape}"
+        );
+        // A valid digest of another algorithm: we could not verify it.
+        let sha512 = err(
+            OCI_MANIFEST,
+            &with_config(&format!("sha512:{}", "a".repeat(128))),
+        );
+        assert!(sha512.contains("unsupported digest algorithm"), "{sha512}");
         assert!(err(OCI_MANIFEST, r#"{"schemaVersion":2,"layers":[]}"#).contains("config"));
         assert!(err("", r#"{"mediaType":"text/html"}"#).contains("not an image manifest"));
     }

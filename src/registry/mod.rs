@@ -9,3 +9,4 @@ pub mod endpoint;
 pub mod manifest;
 pub mod progress;
 pub mod pull;
+pub mod timeouts;

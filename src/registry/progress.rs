@@ -43,13 +43,16 @@ impl Progress {
                     .expect("a valid template")
                     .progress_chars("=> "),
                 );
-                bar.set_prefix(name);
+                bar.set_prefix(name.clone());
                 bar.set_message("downloading");
-                Layer { bar: Some(bar) }
+                Layer {
+                    bar: Some(bar),
+                    name,
+                }
             }
             None => {
                 eprintln!("pulling layer {name} ({})", show::size(size));
-                Layer { bar: None }
+                Layer { bar: None, name }
             }
         }
     }
@@ -68,6 +71,7 @@ fn short(digest: &Digest) -> String {
 /// One layer's progress.
 pub struct Layer {
     bar: Option<ProgressBar>,
+    name: String,
 }
 
 impl Layer {
@@ -77,11 +81,20 @@ impl Layer {
         }
     }
 
-    /// Back to zero, for a download started again.
-    pub fn restart(&self) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(0);
-            bar.set_message("retrying");
+    /// The download broke off at byte `at` and goes on from there, as
+    /// try `attempt` of `of`: said above the bars, and on the bar.
+    pub fn resuming(&self, at: u64, attempt: u32, of: u32, why: &str) {
+        let line = format!(
+            "layer {}: the download broke off at {} ({why}): resuming (try {attempt} of {of})",
+            self.name,
+            show::size(at)
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.set_message(format!("resuming (try {attempt} of {of})"));
+            }
+            None => eprintln!("{line}"),
         }
     }
 

@@ -17,19 +17,18 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
-use super::client::Client;
+use super::client::{Client, BLOB_ATTEMPTS};
 use super::endpoint::{self, Settings};
 use super::manifest::{self, Descriptor, Parsed};
 use super::progress::{Counting, Progress};
-use crate::config::ImageConfig;
+use super::timeouts::Timeouts;
+use crate::config;
 use crate::digest::{Digest, HashingReader};
 use crate::image::store::{self, ImageRecord, LayerRecord, Store};
 use crate::reference::Reference;
 
 /// Layers fetched at once: docker's max-concurrent-downloads.
 const PARALLEL: usize = 3;
-/// Tries of one layer whose transfer broke off midway.
-const LAYER_ATTEMPTS: u32 = 3;
 /// An image config is small; a limit keeps a hostile one from filling memory.
 const MAX_CONFIG: u64 = 16 << 20;
 
@@ -48,7 +47,7 @@ pub fn pull(store: &Store, reference: &Reference, progress: &Progress) -> Result
     let settings = Settings::from_env();
     let endpoint = endpoint::endpoint(reference, &settings)?;
     let mirror = endpoint.mirror.then(|| endpoint.base.clone());
-    let client = Client::new(endpoint);
+    let client = Client::new(endpoint, Timeouts::from_env()?);
     let result = fetch_and_store(store, &client, reference, progress);
     match (result, mirror) {
         (Err(err), Some(mirror)) if !is_disk_full(&err) => Err(err.context(format!(
@@ -72,45 +71,48 @@ fn fetch_and_store(
         (None, None) => "latest".to_string(),
     };
     let top = client.manifest(&version)?;
-    let (manifest, manifest_bytes, manifest_digest) =
-        match manifest::parse(&top.content_type, &top.body)? {
-            Parsed::Manifest(m) => (m, top.body, top.digest.clone()),
-            Parsed::Index(index) => {
-                let want = manifest::host_platform();
-                let chosen = manifest::choose(&index, &want)?;
-                progress.line(&format!(
-                    "{reference} is an index of {} manifests: taking {} ({})",
-                    index.manifests.len(),
-                    chosen
-                        .platform
-                        .as_ref()
-                        .map_or(want.to_string(), |p| p.to_string()),
-                    chosen.digest
-                ));
-                let inner = client.manifest(&chosen.digest.to_string())?;
-                match manifest::parse(&inner.content_type, &inner.body)? {
-                    Parsed::Manifest(m) => (m, inner.body, inner.digest),
-                    Parsed::Index(_) => {
-                        bail!(
-                            "the index's entry {} is another index: ctr reads one level",
-                            chosen.digest
-                        )
-                    }
+    let (manifest, manifest_bytes, manifest_digest) = match manifest::parse(
+        &top.content_type,
+        &top.body,
+    )? {
+        Parsed::Manifest(m) => (m, top.body, top.digest.clone()),
+        Parsed::Index(index) => {
+            let want = manifest::host_platform();
+            let chosen = manifest::choose(index.manifests(), &want)?;
+            let chosen_digest = manifest::digest(chosen)?;
+            progress.line(&format!(
+                "{reference} is an index of {} manifests: taking {} ({chosen_digest})",
+                index.manifests().len(),
+                manifest::platform_name(chosen.platform().as_ref().unwrap_or(&want)),
+            ));
+            let inner = client.manifest(&chosen_digest.to_string())?;
+            match manifest::parse(&inner.content_type, &inner.body)? {
+                Parsed::Manifest(m) => (m, inner.body, inner.digest),
+                Parsed::Index(_) => {
+                    bail!("the index's entry {chosen_digest} is another index: ctr reads one level")
                 }
             }
-        };
-    for layer in &manifest.layers {
+        }
+    };
+    for layer in manifest.layers() {
         check_layer_type(layer)?;
     }
-    let config_bytes = client.small_blob(&manifest.config.digest, MAX_CONFIG)?;
-    let config: ImageConfig = serde_json::from_slice(&config_bytes)
-        .with_context(|| format!("parsing the image config {}", manifest.config.digest))?;
-    let diff_ids = config.diff_ids(manifest.layers.len())?;
-    let jobs: Vec<(Digest, Descriptor)> = diff_ids
+    let config_digest = manifest::digest(manifest.config())?;
+    let config_bytes = client.small_blob(&config_digest, MAX_CONFIG)?;
+    let config = config::parse(&config_bytes)
+        .with_context(|| format!("parsing the image config {config_digest}"))?;
+    let diff_ids = config::diff_ids(&config, manifest.layers().len())?;
+    let jobs: Vec<Layer> = diff_ids
         .iter()
-        .cloned()
-        .zip(manifest.layers.iter().cloned())
-        .collect();
+        .zip(manifest.layers())
+        .map(|(diff_id, blob)| {
+            Ok(Layer {
+                diff_id: diff_id.clone(),
+                digest: manifest::digest(blob)?,
+                size: blob.size(),
+            })
+        })
+        .collect::<Result<_>>()?;
 
     let (downloaded, existed) = {
         let _shared = store.lock(false)?;
@@ -130,13 +132,13 @@ fn fetch_and_store(
             size: store.layer_size(diff_id)?,
         });
     }
-    let id = store.put_blob(&config_bytes, Some(&manifest.config.digest))?;
+    let id = store.put_blob(&config_bytes, Some(&config_digest))?;
     store.put_blob(&manifest_bytes, Some(&manifest_digest))?;
     let record = ImageRecord {
         id: id.clone(),
         manifest: Some(manifest_digest),
         layers,
-        created: config.created.clone(),
+        created: config.created().clone(),
         stored: store::now(),
     };
     store.put_image(&record, std::slice::from_ref(reference), &lock)?;
@@ -150,22 +152,32 @@ fn fetch_and_store(
     })
 }
 
-/// Layers we can unpack: tar, gzip'd or not (docker's and OCI's names, and
-/// the non-distributable ones, which are fetched like the others).
+/// A layer to fetch: its blob, and the digest of its tar (the config's).
+struct Layer {
+    diff_id: Digest,
+    digest: Digest,
+    /// As the manifest says; 0 when it does not.
+    size: u64,
+}
+
+/// Layers we can unpack: tar, gzip'd, zstd'd or not (docker's and OCI's
+/// names, and the non-distributable ones, which are fetched like the
+/// others). The unpacker goes by the bytes' magic number, not by the name.
 fn check_layer_type(layer: &Descriptor) -> Result<()> {
-    let t = layer.media_type.as_str();
-    if t.is_empty() || t.ends_with(".tar") || t.ends_with("tar+gzip") || t.ends_with(".tar.gzip") {
+    let t = layer.media_type().to_string();
+    let t = t.as_str();
+    if t.is_empty()
+        || t.ends_with(".tar")
+        || t.ends_with("tar+gzip")
+        || t.ends_with(".tar.gzip")
+        || t.ends_with("tar+zstd")
+        || t.ends_with(".tar.zstd")
+    {
         return Ok(());
-    }
-    if t.ends_with("+zstd") {
-        bail!(
-            "the layer {} is zstd-compressed, which ctr does not read yet",
-            layer.digest
-        );
     }
     bail!(
         "the layer {} is a {t:?}, which is not a filesystem layer ctr reads",
-        layer.digest
+        layer.digest()
     )
 }
 
@@ -175,15 +187,15 @@ fn check_layer_type(layer: &Descriptor) -> Result<()> {
 fn fetch_layers(
     store: &Store,
     client: &Client,
-    jobs: &[(Digest, Descriptor)],
+    jobs: &[Layer],
     progress: &Progress,
 ) -> Result<(usize, usize)> {
     let mut seen = Vec::new();
-    let queue: VecDeque<&(Digest, Descriptor)> = jobs
+    let queue: VecDeque<&Layer> = jobs
         .iter()
-        .filter(|(diff_id, _)| {
-            let new = !seen.contains(diff_id);
-            seen.push(diff_id.clone());
+        .filter(|layer| {
+            let new = !seen.contains(&layer.diff_id);
+            seen.push(layer.diff_id.clone());
             new
         })
         .collect();
@@ -198,12 +210,11 @@ fn fetch_layers(
                 if failed.load(Ordering::Relaxed) {
                     return;
                 }
-                let Some((diff_id, layer)) =
-                    queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+                let Some(layer) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
                 else {
                     return;
                 };
-                match fetch_layer(store, client, diff_id, layer, progress) {
+                match fetch_layer(store, client, layer, progress) {
                     Ok(true) => *fetched.lock().unwrap_or_else(|e| e.into_inner()) += 1,
                     Ok(false) => {}
                     Err(err) => {
@@ -222,13 +233,8 @@ fn fetch_layers(
 }
 
 /// One layer, unless it is in the store. Returns whether it was fetched.
-fn fetch_layer(
-    store: &Store,
-    client: &Client,
-    diff_id: &Digest,
-    layer: &Descriptor,
-    progress: &Progress,
-) -> Result<bool> {
+fn fetch_layer(store: &Store, client: &Client, layer: &Layer, progress: &Progress) -> Result<bool> {
+    let diff_id = &layer.diff_id;
     if store.has_layer(diff_id) {
         progress.exists(&layer.digest);
         return Ok(false);
@@ -240,40 +246,31 @@ fn fetch_layer(
         return Ok(false);
     }
     let bar = progress.layer(&layer.digest, layer.size);
-    let mut attempt = 1;
-    loop {
-        match stream_layer(store, client, diff_id, layer, &bar) {
-            Ok(()) => break,
-            Err(err) if attempt < LAYER_ATTEMPTS && broken_transfer(&err) => {
-                attempt += 1;
-                bar.restart();
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            }
-            Err(err) => {
-                bar.finish("failed");
-                return Err(err.context(format!("pulling the layer {}", layer.digest)));
-            }
-        }
+    if let Err(err) = stream_layer(store, client, layer, &bar) {
+        bar.finish("failed");
+        return Err(err.context(format!("pulling the layer {}", layer.digest)));
     }
     bar.finish("pull complete");
     Ok(true)
 }
 
-/// GET the blob and unpack it as it arrives; its digest and size are
-/// checked at its end, before the layer is renamed into place.
+/// GET the blob and unpack it as it arrives, resumed where it broke off
+/// if the connection drops; its digest and size are checked at its end,
+/// before the layer is renamed into place.
 fn stream_layer(
     store: &Store,
     client: &Client,
-    diff_id: &Digest,
-    layer: &Descriptor,
+    layer: &Layer,
     bar: &super::progress::Layer,
 ) -> Result<()> {
-    let body = client.blob(&layer.digest)?;
+    let body = client.blob(&layer.digest, layer.size, |at, attempt, why| {
+        bar.resuming(at, attempt, BLOB_ATTEMPTS, why)
+    })?;
     let hashing = HashingReader::new(Counting {
         inner: body,
         layer: bar,
     });
-    store.add_layer_checked(diff_id, hashing, |hashing: HashingReader<_>| {
+    store.add_layer_checked(&layer.diff_id, hashing, |hashing: HashingReader<_>| {
         let (got, size) = hashing.finish().context("reading the layer")?;
         if got != layer.digest {
             bail!(
@@ -294,27 +291,6 @@ fn stream_layer(
     Ok(())
 }
 // ANCHOR_END: fetch_layers
-
-/// A transfer that broke off (reset, cut short, timed out), worth trying
-/// again; not a full disk, a bad digest or a refused request.
-fn broken_transfer(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        if let Some(io) = cause.downcast_ref::<io::Error>() {
-            if io.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
-                return true;
-            }
-            return matches!(
-                io.kind(),
-                io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::UnexpectedEof
-                    | io::ErrorKind::TimedOut
-                    | io::ErrorKind::BrokenPipe
-            );
-        }
-        cause.downcast_ref::<ureq::Error>().is_some()
-    })
-}
 
 fn is_disk_full(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -377,12 +353,10 @@ mod tests {
     use anyhow::anyhow;
 
     fn descriptor(media_type: &str) -> Descriptor {
-        Descriptor {
-            media_type: media_type.into(),
-            digest: Digest::of(b""),
-            size: 0,
-            platform: None,
-        }
+        let digest = Digest::of(b"")
+            .to_string()
+            .parse::<oci_spec::image::Digest>();
+        Descriptor::new(media_type.into(), 0, digest.unwrap())
     }
 
     #[test]
@@ -392,12 +366,12 @@ mod tests {
             "application/vnd.oci.image.layer.v1.tar+gzip",
             "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
             "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
             "",
         ] {
             assert!(check_layer_type(&descriptor(ok)).is_ok(), "{ok}");
         }
-        let err = check_layer_type(&descriptor("application/vnd.oci.image.layer.v1.tar+zstd"));
-        assert!(err.unwrap_err().to_string().contains("zstd"));
         let err = check_layer_type(&descriptor("application/vnd.in-toto+json"));
         assert!(err
             .unwrap_err()
@@ -406,19 +380,10 @@ mod tests {
     }
 
     #[test]
-    fn which_failures_are_tried_again() {
-        let reset = anyhow::Error::new(io::Error::from(io::ErrorKind::ConnectionReset))
-            .context("reading the layer");
-        assert!(broken_transfer(&reset));
-        let eof = anyhow::Error::new(io::Error::from(io::ErrorKind::UnexpectedEof));
-        assert!(broken_transfer(&eof));
+    fn a_full_disk_is_told_apart() {
         let full =
             anyhow::Error::new(io::Error::from_raw_os_error(libc::ENOSPC)).context("writing");
-        assert!(!broken_transfer(&full));
         assert!(is_disk_full(&full));
-        assert!(!broken_transfer(&anyhow!(
-            "the blob does not match its digest"
-        )));
         assert!(!is_disk_full(&anyhow!("other")));
     }
 }

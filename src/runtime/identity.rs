@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use anyhow::{bail, Context, Result};
 use caps::{CapSet, Capability as Cap, CapsHashSet};
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::SigSet;
 use nix::unistd::{setgroups, Gid, Uid};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
 
@@ -205,19 +205,56 @@ fn supported(cap: Cap) -> bool {
 /// A new program starts with every signal at its default and none blocked,
 /// whatever its parent did: Rust's runtime ignores SIGPIPE, the runtime
 /// blocks the signals it forwards, and both would survive execve(2) (`yes |
-/// head -1` would print "Broken pipe").
+/// head -1` would print "Broken pipe"). Every signal up to SIGRTMAX, not
+/// only the 31 classic ones: coreutils' `timeout` ignores 32 and 33, and
+/// an ignored real-time signal survives execve(2) as well.
 pub fn reset_signals() -> Result<()> {
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for signal in Signal::iterator() {
-        if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+    for signo in 1..=libc::SIGRTMAX() {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: SIG_DFL installs no handler code of ours.
-        unsafe { sigaction(signal, &default) }.with_context(|| format!("resetting {signal}"))?;
+        set_default(signo).with_context(|| format!("resetting signal {signo}"))?;
     }
     SigSet::empty()
         .thread_set_mask()
         .context("unblocking signals")
+}
+
+/// The kernel's `struct sigaction` (asm-generic/signal.h): glibc's own
+/// wrapper refuses 32 and 33, which it keeps for its threads (nptl(7)), so
+/// the system call itself.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "x86"))]
+    restorer: usize,
+    mask: u64,
+}
+
+fn set_default(signo: libc::c_int) -> std::io::Result<()> {
+    let action = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "x86"))]
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: SIG_DFL installs no handler code of ours; the old action is
+    // not asked for; the size is the kernel's sigset_t, 64 bits.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signo,
+            &action as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+    match done {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
 }
 // ANCHOR_END: signals
 

@@ -9,6 +9,9 @@ slow, fail, strip, cut short or redirect what passes through.
   --fail S:TEXT:N[:RA]
                       answer the first N requests whose path contains TEXT
                       with status S (and `Retry-After: RA` when given)
+  --delay TEXT:N:SECONDS
+                      hold the first N requests whose path contains TEXT for
+                      SECONDS before forwarding them
   --unauth TEXT:N     forward the first N requests whose path contains TEXT
                       without their Authorization (so the registry answers
                       401 with a fresh challenge: an expired token's case)
@@ -17,10 +20,14 @@ slow, fail, strip, cut short or redirect what passes through.
                       for the first N requests whose path contains TEXT, send
                       the upstream's headers (its Content-Length too), then
                       only BYTES of the body, and close the connection
+  --stall TEXT:N:BYTES
+                      the same, but after BYTES the connection stays open and
+                      silent (for 30 s) instead of closing
   --redirect TEXT:URL answer every request whose path contains TEXT with 307
                       and `Location: URL` + the path (another host)
 
-LOG gets one line per request: `GET PATH STATUS auth=yes|no`.
+LOG gets one line per request: `GET PATH STATUS auth=yes|no`, and
+` range=VALUE` after it when the request has a Range header.
 """
 import http.client
 import sys
@@ -41,7 +48,8 @@ class Server(ThreadingMixIn, HTTPServer):
 
 def main():
     listen, upstream, log_path = sys.argv[1:4]
-    rate, fails, unauths, truncates, redirects = None, [], [], [], []
+    rate, fails, unauths, truncates, stalls, redirects = None, [], [], [], [], []
+    delays = []
     args = sys.argv[4:]
     while args:
         opt, value, args = args[0], args[1], args[2:]
@@ -57,6 +65,12 @@ def main():
         elif opt == "--truncate":
             text, count, size = value.rsplit(":", 2)
             truncates.append({"text": text, "left": int(count), "bytes": int(size)})
+        elif opt == "--delay":
+            text, count, seconds = value.rsplit(":", 2)
+            delays.append({"text": text, "left": int(count), "seconds": float(seconds)})
+        elif opt == "--stall":
+            text, count, size = value.rsplit(":", 2)
+            stalls.append({"text": text, "left": int(count), "bytes": int(size)})
         elif opt == "--redirect":
             text, url = value.split(":", 1)
             redirects.append({"text": text, "url": url})
@@ -80,8 +94,10 @@ def main():
 
         def note(self, status):
             auth = "yes" if self.headers.get("Authorization") else "no"
+            asked = self.headers.get("Range")
+            extra = f" range={asked}" if asked else ""
             with lock:
-                log.write(f"{self.command} {self.path} {status} auth={auth}\n")
+                log.write(f"{self.command} {self.path} {status} auth={auth}{extra}\n")
 
         def do_GET(self):
             for rule in redirects:
@@ -92,7 +108,12 @@ def main():
                     self.end_headers()
                     self.note(307)
                     return
+            delay = take(delays, self.path)
+            if delay:
+                time.sleep(delay["seconds"])
             cut = take(truncates, self.path)
+            stall = None if cut else take(stalls, self.path)
+            cut = cut or stall
             fail = take(fails, self.path)
             if fail:
                 body = b'{"errors":[{"code":"INJECTED","message":"by ctr_pull_proxy"}]}'
@@ -123,8 +144,11 @@ def main():
                 while True:
                     want = chunk if left is None else min(chunk, left)
                     if want == 0:
-                        # Cut short: close the connection under the client.
                         self.wfile.flush()
+                        if stall:
+                            # Silent, the connection open, as a stuck server.
+                            time.sleep(30)
+                        # Cut short: close the connection under the client.
                         self.close_connection = True
                         self.connection.shutdown(2)
                         break

@@ -9,7 +9,9 @@ library and the openssl command:
       RS256, signed with KEY, its header carries CERT (x5c), which the
       registry's `auth: token: rootcertbundle` trusts. Anyone gets pull
       access to any repository except private/*, which needs the Basic
-      login USER:PASSWORD; a wrong login is refused with 401.
+      login USER:PASSWORD; a wrong login is refused with 401. Tokens last
+      $TOKEN_SECONDS (300 unless set); with $TOKEN_LOG set, each token
+      issued is a line there.
 
   fixture_server.py static PORT DIR
       Serves the files under DIR: a "registry" that can answer what a
@@ -78,7 +80,8 @@ def token_handler(key, cert, issuer, service, login, field):
                 access.append({"type": kind, "name": name,
                                "actions": [a for a in actions.split(",") if a == "pull"]})
             now = int(time.time())
-            claims = {"iss": issuer, "sub": user or "", "aud": service, "exp": now + 300,
+            lasts = int(os.environ.get("TOKEN_SECONDS", "300"))
+            claims = {"iss": issuer, "sub": user or "", "aud": service, "exp": now + lasts,
                       "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access}
             header = {"alg": "RS256", "typ": "JWT", "x5c": [base64.b64encode(cert_der).decode()]}
             signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
@@ -86,7 +89,10 @@ def token_handler(key, cert, issuer, service, login, field):
                 ["openssl", "dgst", "-sha256", "-sign", key],
                 input=signing_input.encode(), check=True, capture_output=True,
             ).stdout
-            self.answer(200, {field: signing_input + "." + b64url(signature), "expires_in": 300})
+            if os.environ.get("TOKEN_LOG"):
+                with open(os.environ["TOKEN_LOG"], "a") as log:
+                    log.write(f"token for {user or 'anonymous'}, {lasts} s\n")
+            self.answer(200, {field: signing_input + "." + b64url(signature), "expires_in": lasts})
 
     return Issuer
 

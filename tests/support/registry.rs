@@ -71,15 +71,15 @@ pub fn start_on(storage: &Path, auth: Auth) -> String {
 }
 
 /// Shell lines that copy the fixture storage to `dest` and change one byte
-/// of busybox's layer there (the biggest blob of library/busybox, not of the
-/// whole storage: redis's is bigger): a registry on the copy serves a blob
-/// that does not match its digest.
+/// of library/busybox:latest's layer there: a registry on the copy serves
+/// a blob that does not match its digest.
 pub fn corrupt_copy(dest: &str) -> String {
     format!(
         "cp -a {} {dest}\n\
          v2={dest}/docker/registry/v2\n\
-         blob=$(ls -S $(ls $v2/repositories/library/busybox/_layers/sha256 | \
-         sed \"s|^\\(..\\)|$v2/blobs/sha256/\\1/\\1|; s|$|/data|\") | head -1)\n\
+         data() {{ hex=$(cut -d: -f2); echo $v2/blobs/sha256/$(echo $hex | cut -c1-2)/$hex/data; }}\n\
+         manifest=$(data < $v2/repositories/library/busybox/_manifests/tags/latest/current/link)\n\
+         blob=$(jq -r '.layers[0].digest' $manifest | data)\n\
          printf X | dd of=$blob bs=1 seek=100000 conv=notrunc 2>/dev/null\n",
         quote(&fixtures().storage().display().to_string())
     )
