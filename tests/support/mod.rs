@@ -103,8 +103,9 @@ impl Outcome {
 }
 
 /// Runs a shell script in a new throwaway sandbox (`scripts/sandbox`): its own
-/// UTS, IPC, network, mount and PID namespaces, hostname "sandbox", / shared
-/// within it as on a systemd host. Everything it makes dies with it. The real
+/// UTS, IPC, network, mount, PID and cgroup namespaces, hostname "sandbox", /
+/// shared within it as on a systemd host, a cgroup tree rooted at cgroups
+/// made for it. Everything it makes dies with it, or is removed. The real
 /// host's hostname and mount table are checked to be unchanged afterwards.
 pub fn sandbox(script: &str) -> Outcome {
     require_root();
