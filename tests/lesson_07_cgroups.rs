@@ -342,3 +342,56 @@ recheck!(
     eth0_is_on_the_bridge,
     the_outside_sees_the_host,
 );
+
+// --- the chapter's transcript and the demo -----------------------------------
+
+/// What `just step 7` with limits and a shell prints, as the chapter shows
+/// it; then the demo, `just step 7` alone, which must run as well.
+#[test]
+fn transcript_of_a_shell_under_limits_and_the_demo() {
+    use support::registry::{self, Auth};
+    let image = lesson().image.unwrap();
+    let run = format!(
+        "just step 7 --memory 32M --pids 20 {image} sh <<'EOF'\n\
+         grep step-07 /proc/self/cgroup\n\
+         sh -c 'x=$(yes | head -c 200000000)'; echo \"a child that took 200 MB: status $?\"\n\
+         export CHAIN='N=$((N + 1)); echo -n \"$N \"; sh -c \"$CHAIN\"; exit $?'\n\
+         N=0 sh -c \"$CHAIN\"\n\
+         echo \"PID 1 is still here\"\n\
+         EOF"
+    );
+    let script = format!(
+        "step-07-cgroups pull {image} >/dev/null 2>&1\n{{\n{run}\n}} 2>&1\necho ----\n\
+         CTR_DEMO_IMAGE={image} just step 7 2>&1\n{CGROUPS_LEFT}"
+    );
+    let out =
+        support::transcript::as_a_reader("step-07-cgroups", &registry::start(Auth::None), &script);
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert!(!out.stderr.contains("cgroups left"), "{}", out.both());
+    let (ran, demo) = out.stdout.split_once("----\n").expect("the separator");
+    for said in [
+        "a child that took 200 MB: status 137\n",
+        " 19 sh: can't fork: Resource temporarily unavailable\nPID 1 is still here\n",
+    ] {
+        assert!(ran.contains(said), "{said}: {}", out.both());
+    }
+    for said in [
+        "inside: a child that took 200 MB ended with status 137\n",
+        " 19 sh: can't fork: Resource temporarily unavailable\ninside: PID 1 is still here\n",
+        "exited with status 0\n",
+    ] {
+        assert!(demo.contains(said), "{said}: {}", out.both());
+    }
+    support::transcript::check("step-07-run.txt", &run, ran, &REDACTIONS);
+}
+
+/// Host PIDs vary from run to run: they name the container's cgroup (the
+/// lesson's), the veth ends, and what is written into cgroup.procs.
+const REDACTIONS: [(&str, &str); 6] = [
+    (r"PID \d+ on the host", "PID <pid> on the host"),
+    (r"([vc]eth)\d+", "${1}<pid>"),
+    (r"(/proc/|netns )\d+", "${1}<pid>"),
+    (r"step-07/\d+", "step-07/<pid>"),
+    (r"echo \d+ > ", "echo <pid> > "),
+    (r"(?m)^\d+: ", "<index>: "),
+];

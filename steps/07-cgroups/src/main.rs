@@ -177,8 +177,9 @@ fn run(hostname: &str, limits: &Limits, image_name: &str, cmd: &[String]) -> Res
     say(&format!("the container's address is {}", lease.addr));
     nat::write_resolv_conf(&rootfs)?;
 
-    // The child waits on this pipe until its network is ready: a byte means
-    // go; end-of-file (we failed, and closed it) means give up.
+    // The child waits on this pipe until it is in its cgroup and its network
+    // is ready: a byte means go; end-of-file (we failed, and closed it)
+    // means give up.
     let (ready, go) = pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
     let go_fd = go.as_raw_fd();
     let signals = block_signals()?;
