@@ -75,7 +75,7 @@ fn the_redis_story() {
     transcript::check_session("ctr-redis.txt", &out.stdout, REDACTIONS);
 }
 
-/// Chapter 10: a container whose ctr (its monitor) was killed: `ps -a`
+/// Chapter 12: a container whose ctr (its monitor) was killed: `ps -a`
 /// shows it exited, its lease and rule are kept until `rm` cleans them.
 #[test]
 fn what_a_crash_leaves_and_rm_cleans() {
