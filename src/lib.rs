@@ -1,12 +1,14 @@
 //! The runtime `ctr`: the lessons of `steps/` grown into a docker-compatible
-//! `run` (see DESIGN.md). One module per concern:
+//! `run` (ARCHITECTURE.md is the map). One module per concern:
 //!
 //! - [`reference`]: image names in docker's grammar;
 //! - [`digest`]: validated sha256 digests;
 //! - [`image`]: the content-addressed store, layer unpacking, `import`;
 //! - [`registry`]: the distribution API client and `pull`;
 //! - [`config`]: the image config and how `run`'s options combine with it;
-//! - [`container`]: namespaces, the root filesystem, exec, init, tty;
+//! - [`container`]: the engine's containers: a bundle per container, the
+//!   runtime driven through it, the monitor, the lifecycle;
+//! - [`runtime`]: the OCI runtime (runc's part), which `ctr-runtime` serves;
 //! - [`net`]: bridge networking, published ports, IPAM (a plan and its executor);
 //! - [`exit`]: docker's exit statuses;
 //! - [`lockfile`]: the flock(2) lock files of the store and the network;
@@ -24,5 +26,6 @@ pub mod lockfile;
 pub mod net;
 pub mod reference;
 pub mod registry;
+pub mod runtime;
 pub mod show;
 pub mod system;

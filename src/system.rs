@@ -10,6 +10,7 @@
 //! temporary files under CTR_ROOT). `reset` removes every container and all
 //! of that, with the same teardown functions that `rm` uses, then the store.
 
+use crate::runtime::cgroups::{Cgroup, Layout};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
@@ -152,13 +153,13 @@ impl Containers {
     }
 
     fn alive(&self) -> impl Iterator<Item = &Record> {
-        self.all.iter().filter(|r| r.monitor_alive())
+        self.all.iter().filter(|r| r.live())
     }
 
     /// Whether a live container's ID starts with `prefix` (rules keep 12
     /// digits of it, veths 9).
     fn alive_with(&self, prefix: &str) -> bool {
-        self.alive().any(|r| r.id.starts_with(prefix))
+        self.alive().any(|r| r.id.as_str().starts_with(prefix))
     }
 
     fn any_on_bridge(&self) -> bool {
@@ -179,7 +180,7 @@ pub fn check(store: &Store) -> Result<Vec<Leftover>> {
     let known_veths: BTreeSet<String> = containers
         .all
         .iter()
-        .map(|r| plan::veth_name(&r.id))
+        .map(|r| plan::veth_name(r.id.as_str()))
         .collect();
     for (link, master) in &host.links {
         let ours = master.as_deref() == Some(BRIDGE) || known_veths.contains(link);
@@ -248,16 +249,50 @@ pub fn check(store: &Store) -> Result<Vec<Leftover>> {
             .and_then(|rest| rest.components().next())
             .map(|c| c.as_os_str().to_string_lossy().into_owned());
         let why = match owner {
-            Some(id) if containers.alive().any(|r| r.id == id) => continue,
+            Some(id) if containers.alive().any(|r| r.id.as_str() == id) => continue,
             Some(id) => format!("container {} is not running", &id[..id.len().min(12)]),
             None => "no container of the store holds it".into(),
         };
         note("mount", mount.display().to_string(), why);
     }
+    // What the runtime keeps of a container (its state, a created one's
+    // process held back) outlives a killed monitor.
+    for state in container::runtime(store).list()? {
+        if !containers.alive().any(|r| r.id.as_str() == state.id) {
+            note(
+                "runtime",
+                state.id.clone(),
+                format!(
+                    "the runtime's state of a container that is gone ({})",
+                    state.status
+                ),
+            );
+        }
+    }
+    // A container's cgroup, /ctr/ID, outlives a monitor killed before its
+    // teardown.
+    if let Ok(layout) = Layout::detect() {
+        let mut seen = BTreeSet::new();
+        for dir in Cgroup::new(layout, Path::new("/ctr")).dirs() {
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                if !entry.path().is_dir() || containers.alive().any(|r| r.id.as_str() == id) {
+                    continue;
+                }
+                if seen.insert(id.clone()) {
+                    note(
+                        "cgroup",
+                        format!("/ctr/{id}"),
+                        format!("container {} is not running", &id[..id.len().min(12)]),
+                    );
+                }
+            }
+        }
+    }
     let ipam = Ipam::open(store.root())?;
     let lock = ipam.lock()?;
     for (address, holder) in ipam.leases(&lock)? {
-        if !containers.alive().any(|r| r.id == holder) {
+        if !containers.alive().any(|r| r.id.as_str() == holder) {
             note(
                 "lease",
                 address.to_string(),
@@ -283,8 +318,9 @@ pub fn check(store: &Store) -> Result<Vec<Leftover>> {
 /// The entries of a store, all made by ctr (image/store.rs, net/ipam.rs):
 /// `reset` removes these and nothing else, so that `--root /` or a typo
 /// cannot take anything of the user's with it.
-const STORE_ENTRIES: [&str; 8] = [
+const STORE_ENTRIES: [&str; 9] = [
     "containers",
+    "runtime",
     "net",
     "images",
     "layers",
@@ -312,7 +348,7 @@ pub fn reset(root: &Path) -> Result<Vec<String>> {
         let leftovers = check(&store)?;
         for record in container::records(&store)? {
             let what = format!("container {} ({})", record.name, record.short_id());
-            note(what, lifecycle::rm(&store, &record.id, true));
+            note(what, lifecycle::rm(&store, record.id.as_str(), true));
         }
         // What killed containers left: the teardown of their network is
         // `rm`'s, by the ID that names it.
@@ -340,6 +376,10 @@ pub fn reset(root: &Path) -> Result<Vec<String>> {
                         None => Ok(()),
                     }
                 }
+                "runtime" => crate::runtime::ContainerId::parse(&leftover.name)
+                    .and_then(|id| container::runtime(&store).delete(&id, true)),
+                "cgroup" => Layout::detect()
+                    .and_then(|layout| Cgroup::new(layout, Path::new(&leftover.name)).remove()),
                 // `rm` unmounted those of its container already.
                 "mount" => match nix::mount::umount2(
                     Path::new(&leftover.name),

@@ -213,7 +213,7 @@ fn rm_leaves_nothing_and_records_stay_otherwise() {
     let s = &out.stdout;
     assert!(s.contains("after rm: 0\n1\n"), "{}", out.both());
     assert!(s.contains("\"name\": \"kept\""), "{}", out.both());
-    assert!(s.contains("\"exited\": 3"), "{}", out.both());
+    assert!(s.contains("\"code\": 3"), "{}", out.both());
     assert!(s.contains("again=125"), "{}", out.both());
     assert!(
         out.stderr.contains("the name \"kept\" is already in use"),

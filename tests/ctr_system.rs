@@ -27,15 +27,14 @@ $C system check >/dev/null || {{ echo "not clean at first"; exit 1; }}
 id=$($C run -d --name victim -p 8080:80 busybox sleep 300)
 wait_for test -e /sys/class/net/veth${{id%${{id#?????????}}}}
 monitor=$(jq -r .monitor /run/ctr/containers/$id/container.json)
-pid=$(jq -r .pid /run/ctr/containers/$id/container.json)
+pid=$(jq -r .pid /run/ctr/runtime/$id/state.json)
 kill -KILL "$monitor" "$pid"
 wait_for sh -c "$C ps -a | grep -q 'Exited (137)'"
-# What else a crash can leave: a veth on the bridge whose container's
-# namespace is gone, an overlay still mounted, a pull's temporary file.
+# The killed monitor left the container's rootfs mounted, its cgroup, and
+# the runtime's state behind. What else a crash can leave: a veth on the bridge whose
+# container's namespace is gone, a pull's temporary file.
 ip link add vethfeedc0ffe type veth peer name feedpeer
 ip link set vethfeedc0ffe master ctr0
-mkdir -p /run/ctr/containers/$id/merged
-mount -t tmpfs leaked /run/ctr/containers/$id/merged
 touch /run/ctr/tmp/layer-123-456
 echo "--- check"
 $C system check; echo "check=$?"
@@ -72,7 +71,9 @@ test -e /run/ctr/images || echo "no images"
         "veth vethfeedc0ffe: no live container has the ID feedc0ffe...".to_string(),
         "bridge ctr0: no live container is on the bridge network".to_string(),
         "lease 10.201.0.2: held by container ".to_string() + &id + ", which is gone",
-        "mount /run/ctr/containers/".to_string(),
+        format!("mount /run/ctr/containers/{id}"),
+        format!("runtime {id}"),
+        format!("cgroup /ctr/{id}"),
         "tmp /run/ctr/tmp/layer-123-456: left by an interrupted pull, import or run".to_string(),
         "check=1".to_string(),
     ] {

@@ -127,6 +127,50 @@ fn whiteouts_that_name_nothing_are_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn an_absolute_name_and_a_symlink_loop() {
+    let dir = scratch("hostile-absolute");
+    let cases = vec![
+        // A leading `/`: ctr refuses it; the lesson drops it, as tar(1)
+        // does, and the file lands at the root of the image.
+        Case {
+            name: "absolute",
+            layers: vec![RawTar::default()
+                .file("/run/escaped-absolute", "in the image's /run\n")
+                .end()
+                .layer()],
+        },
+        // A symlink to itself, then a file under it.
+        Case {
+            name: "loop",
+            layers: vec![RawTar::default()
+                .symlink("loop", "loop")
+                .file("loop/escaped-loop", "x\n")
+                .end()
+                .layer()],
+        },
+    ];
+    let out = through_both(
+        &dir,
+        "",
+        &cases,
+        "$B run 127.0.0.1:5000/hostile/absolute cat /run/escaped-absolute\n",
+    );
+    has_line(&out, "ctr absolute=125");
+    says(
+        &out,
+        "entry \"/run/escaped-absolute\" is an absolute path: refused",
+    );
+    has_line(&out, "lesson absolute=0");
+    has_line(&out, "in the image's /run");
+    has_line(&out, "ctr loop=125");
+    says(&out, "/loop is a symlink: refused to write through it");
+    has_line(&out, "lesson loop=125");
+    says(&out, "too many levels of symlinks at loop");
+    left(&out, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A file whose data hides a tar header: `escaped-*` with `..` in its name.
 fn smuggled(name: &str) -> Vec<u8> {
     let mut inner = RawTar::default();

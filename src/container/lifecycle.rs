@@ -1,8 +1,9 @@
 //! The life of a container after `run`: `ps`, `logs`, `kill`, `stop` and
 //! `rm`. A container is found by its record (CTR_ROOT/containers/ID/
-//! container.json); it runs while its monitor (the ctr process that is its
-//! parent) lives. `rm` undoes everything `run` made, in any state, even
-//! half-made, and goes on past failures to report them all at the end.
+//! container.json); it is live while its monitor (the ctr process that is
+//! its parent) lives, and its PID is the runtime's to tell. `rm` undoes
+//! everything `run` made, in any state, even half-made, and goes on past
+//! failures to report them all at the end.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -14,19 +15,18 @@ use nix::sys::signal::{kill as send, Signal};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use super::{containers_dir, records, Record, State};
+use super::{containers_dir, records, runtime, Record, Status};
 use crate::image::Store;
-use crate::net::{self, ipam::Ipam};
 
 /// The container named `name`, or whose ID is or starts with `name` (docker's rule).
 pub fn find(store: &Store, name: &str) -> Result<Record> {
     let all = records(store)?;
-    if let Some(r) = all.iter().find(|r| r.name == name || r.id == name) {
+    if let Some(r) = all.iter().find(|r| r.name == name || r.id.as_str() == name) {
         return Ok(r.clone());
     }
     let by_prefix: Vec<&Record> = all
         .iter()
-        .filter(|r| !name.is_empty() && r.id.starts_with(name))
+        .filter(|r| !name.is_empty() && r.id.as_str().starts_with(name))
         .collect();
     match by_prefix[..] {
         [one] => Ok(one.clone()),
@@ -51,18 +51,21 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
     })
 }
 
-fn running(record: &Record) -> bool {
-    record.shown_state() == State::Running
+/// Its PID 1 while it runs, as the runtime says.
+fn running_pid(store: &Store, record: &Record) -> Option<Pid> {
+    match record.status(&runtime(store)) {
+        Status::Running { pid } if pid > 0 => Some(Pid::from_raw(pid)),
+        _ => None,
+    }
 }
 
 /// `ctr kill`: sends `signal` to the container's PID 1.
 pub fn kill(store: &Store, name: &str, signal: Signal) -> Result<()> {
     let record = find(store, name)?;
-    if !running(&record) || record.pid == 0 {
+    let Some(pid) = running_pid(store, &record) else {
         bail!("container {name} is not running: there is nothing to signal");
-    }
-    send(Pid::from_raw(record.pid as i32), signal)
-        .with_context(|| format!("sending {signal} to container {name} (pid {})", record.pid))
+    };
+    send(pid, signal).with_context(|| format!("sending {signal} to container {name} (pid {pid})"))
 }
 
 // ANCHOR: stop
@@ -71,21 +74,24 @@ pub fn kill(store: &Store, name: &str, signal: Signal) -> Result<()> {
 /// the network.
 pub fn stop(store: &Store, name: &str, timeout: Duration) -> Result<()> {
     let record = find(store, name)?;
-    if !running(&record) {
+    if !record.live() {
         return Ok(()); // docker's stop of a stopped container succeeds too
     }
     let signal = match &record.stop_signal {
         Some(s) => parse_signal(s).with_context(|| format!("the image's StopSignal {s:?}"))?,
         None => Signal::SIGTERM,
     };
-    let pid = Pid::from_raw(record.pid as i32);
     // A PID 1 that installed no handler for it does not die of it (only
     // SIGKILL always works): hence the timeout.
-    _ = send(pid, signal);
+    if let Some(pid) = running_pid(store, &record) {
+        _ = send(pid, signal);
+    }
     if wait_for_monitor(&record, timeout) {
         return Ok(());
     }
-    _ = send(pid, Signal::SIGKILL);
+    if let Some(pid) = running_pid(store, &record) {
+        _ = send(pid, Signal::SIGKILL);
+    }
     if !wait_for_monitor(&record, Duration::from_secs(10)) {
         bail!(
             "stopping container {name}: its monitor (pid {}) did not finish within 10 s of SIGKILL: \
@@ -119,12 +125,15 @@ fn wait_for_monitor(record: &Record, timeout: Duration) -> bool {
 /// again.
 pub fn rm(store: &Store, name: &str, force: bool) -> Result<()> {
     let record = find(store, name)?;
-    if running(&record) {
+    if record.live() {
         if !force {
             bail!("container {name} is running: stop it first (`ctr stop {name}`), or use `ctr rm -f`");
         }
-        if record.pid != 0 {
-            _ = send(Pid::from_raw(record.pid as i32), Signal::SIGKILL);
+        if let Some(pid) = running_pid(store, &record) {
+            _ = send(pid, Signal::SIGKILL);
+        } else {
+            // Created, not started: the runtime kills it.
+            _ = runtime(store).delete(&record.id, true);
         }
         if !wait_for_monitor(&record, Duration::from_secs(10)) {
             bail!(
@@ -134,14 +143,12 @@ pub fn rm(store: &Store, name: &str, force: bool) -> Result<()> {
             );
         }
     }
-    let dir = containers_dir(store).join(&record.id);
-    let mut errors = Vec::new();
-    // The monitor tore the network down, unless it was killed: it is idempotent.
-    if let Err(err) =
-        Ipam::open(store.root()).and_then(|ipam| net::apply::teardown(&ipam, &record.id))
-    {
-        errors.push(format!("{err:#}"));
-    }
+    let dir = containers_dir(store).join(record.id.as_str());
+    // The monitor tore it all down, unless it was killed: it is idempotent.
+    let mut errors: Vec<String> = super::teardown(store, &record, &dir)
+        .into_iter()
+        .map(|e| format!("{e:#}"))
+        .collect();
     if let Err(err) = remove_files(&dir) {
         errors.push(format!("{err:#}"));
     }
@@ -154,12 +161,10 @@ pub fn rm(store: &Store, name: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Removes a container's directory, the record last. The overlay is
-/// mounted in the container's own mount namespace and went with it; a
-/// mount left on `merged` (by hand, say) is detached first.
+/// Removes a container's directory, the record last. Its rootfs must be
+/// unmounted already ([`super::teardown`]): a mount point is not removed,
+/// and nothing is removed through it.
 pub fn remove_files(dir: &Path) -> Result<()> {
-    let merged = dir.join("merged");
-    _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
     let mut errors = Vec::new();
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
@@ -203,7 +208,7 @@ pub fn logs(store: &Store, name: &str, follow: bool, out: &mut impl Write) -> Re
     };
     let mut buf = Vec::new();
     loop {
-        let alive = record.monitor_alive();
+        let alive = record.live();
         buf.clear();
         file.read_to_end(&mut buf)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -235,33 +240,39 @@ pub struct PsLine {
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
     pub networks: String,
+    /// The kernel's OOM killer killed a process of it (docker inspect's
+    /// State.OOMKilled).
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
 }
 
 pub fn ps_lines(store: &Store, all: bool, now: u64) -> Result<Vec<PsLine>> {
+    let runtime = runtime(store);
     let mut records = records(store)?;
     records.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
     Ok(records
         .into_iter()
-        .filter(|r| all || running(r))
-        .map(|r| {
-            let state = r.shown_state();
-            let (state_word, status) = match state {
-                State::Running => (
+        .map(|r| (r.status(&runtime), r))
+        .filter(|(status, _)| all || !matches!(status, Status::Exited(_)))
+        .map(|(status, r)| {
+            let since = |t: u64| crate::show::age(now.saturating_sub(t));
+            let oom = r.exit.as_ref().is_some_and(|e| e.oom_killed);
+            let (state_word, status_text) = match status {
+                Status::Created => ("created", "Created".to_string()),
+                Status::Running { .. } => (
                     "running",
-                    format!(
-                        "Up {}",
-                        crate::show::age(now.saturating_sub(r.created)).trim_end_matches(" ago")
-                    ),
+                    format!("Up {}", since(r.created).trim_end_matches(" ago")),
                 ),
-                State::Exited(code) => (
+                Status::Exited(code) => (
                     "exited",
                     format!(
-                        "Exited ({code}) {}",
-                        crate::show::age(now.saturating_sub(r.finished.unwrap_or(r.created)))
+                        "Exited ({code}) {}{}",
+                        since(r.exit.as_ref().map_or(r.created, |e| e.finished)),
+                        if oom { " (OOM killed)" } else { "" }
                     ),
                 ),
             };
-            let ports = if state == State::Running {
+            let ports = if matches!(status, Status::Running { .. }) {
                 r.ports
                     .iter()
                     .map(|p| p.to_string())
@@ -276,11 +287,12 @@ pub fn ps_lines(store: &Store, all: bool, now: u64) -> Result<Vec<PsLine>> {
                 command: format!("{:?}", r.argv.join(" ")),
                 created_at: r.created,
                 state: state_word.to_string(),
-                status,
+                status: status_text,
                 ports,
                 names: r.name.clone(),
                 ip_address: r.address.map(|a| a.to_string()).unwrap_or_default(),
                 networks: r.network.to_string(),
+                oom_killed: oom,
             }
         })
         .collect())
@@ -359,6 +371,7 @@ mod tests {
             names: name.into(),
             ip_address: String::new(),
             networks: "bridge".into(),
+            oom_killed: false,
         };
         let table = ps_table(&[line("0123456789ab", "r")]);
         let lines: Vec<&str> = table.lines().collect();

@@ -1,16 +1,22 @@
-//! Containers: what `ctr run` does, from an image's name to an exit status.
+//! Containers, the engine's side: what `ctr run` does, from an image's name
+//! to an exit status, as docker does it above runc. The engine decides
+//! (the process from the image and the flags, the name, the network),
+//! writes its decision as an OCI bundle (config.json and the rootfs, an
+//! overlay it mounts), and asks the runtime ([`crate::runtime`]) to create
+//! the container; between create and start it connects the network; then
+//! it waits, as the container's monitor, and tears down what it made.
 //!
-//! The parent (this module) plans, records and waits; the child
-//! ([`spawn`]) makes the root filesystem ([`rootfs`]) and execs ([`exec`]).
-//! `--init` puts [`init`] between them; `-t` adds a [`tty`].
+//! A container's files: `CTR_ROOT/containers/ID/` holds the engine's record
+//! (container.json), the bundle (config.json, rootfs/), the overlay's
+//! upper/ and work/, and the /etc files; the runtime keeps its own state
+//! under `CTR_ROOT/runtime/ID/`.
 
-pub mod exec;
-pub mod fds;
-pub mod init;
 pub mod join;
 pub mod lifecycle;
-pub mod rootfs;
-pub mod spawn;
+pub mod limits;
+pub mod overlay;
+pub mod spec;
+pub mod stats;
 pub mod tty;
 
 use std::fs::{self, File};
@@ -30,8 +36,8 @@ use crate::digest::Digest;
 use crate::exit;
 use crate::image::Store;
 use crate::net::{self, apply::Holder, ipam::Ipam, Mode, Port};
-use rootfs::{Bind, Overlay};
-use spawn::{Spec, Stdio};
+use crate::runtime::{self, in_root, ContainerId, CreateOptions, Runtime};
+use overlay::Overlay;
 
 /// `ctr run`'s request, as parsed from the command line.
 #[derive(Clone, Debug, Default)]
@@ -48,15 +54,18 @@ pub struct Request {
     pub network: Mode,
     /// `-p`, checked and parsed.
     pub ports: Vec<Port>,
-    /// The options that shape the process (cmd, env, user...); its hostname
-    /// is filled in here.
+    /// `--memory`, `--cpus`, `--pids-limit`...
+    pub limits: limits::Limits,
+    /// The options that shape the process (cmd, env, user...).
     pub options: RunOptions,
 }
 
-/// What CTR_ROOT/containers/ID/container.json holds.
+/// What the engine decided, and how the container ended: CTR_ROOT/
+/// containers/ID/container.json. Whether it runs, and its PID, are the
+/// runtime's to say ([`Record::status`]).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Record {
-    pub id: String,
+    pub id: ContainerId,
     pub name: String,
     pub image: String,
     pub image_id: Digest,
@@ -68,72 +77,85 @@ pub struct Record {
     pub monitor: u32,
     #[serde(default)]
     pub monitor_start: u64,
-    pub state: State,
-    /// The container's PID 1, as the host sees it (0 until it is started).
-    #[serde(default)]
-    pub pid: u32,
-    /// When it exited, in seconds since the epoch.
-    #[serde(default)]
-    pub finished: Option<u64>,
     #[serde(default)]
     pub network: Mode,
     #[serde(default)]
     pub address: Option<Ipv4Addr>,
     #[serde(default)]
     pub ports: Vec<Port>,
-    /// What `ctr exec` starts its processes with: the container's
-    /// environment (before HOME), user and working directory.
-    #[serde(default)]
-    pub env: Vec<String>,
-    #[serde(default)]
-    pub user: String,
-    #[serde(default)]
-    pub cwd: String,
     /// The image's StopSignal, for `ctr stop`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// How it ended, written by its monitor.
+    #[serde(default)]
+    pub exit: Option<Exit>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct Exit {
+    pub code: u8,
+    /// When, in seconds since the epoch.
+    pub finished: u64,
+    /// The kernel's OOM killer killed a process of it (docker's OOMKilled).
+    #[serde(default)]
+    pub oom_killed: bool,
+}
+
+/// What `ps` shows and what the commands check.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// Made, not started yet (or between its monitor's steps).
+    Created,
+    Running {
+        pid: i32,
+    },
+    Exited(u8),
 }
 
 impl Record {
     /// Whether its monitor still runs: the container is running, or its
     /// network is being torn down. A container whose ctr was killed is not.
     pub fn monitor_alive(&self) -> bool {
-        self.monitor != 0 && start_time(self.monitor) == Some(self.monitor_start)
+        self.monitor != 0
+            && runtime::state::proc_stat(self.monitor as i32).map(|(_, start)| start)
+                == Some(self.monitor_start)
     }
 
-    /// The state to show: running only while the monitor lives. When ctr is
-    /// killed, the kernel kills the container too (PR_SET_PDEATHSIG, see
-    /// spawn.rs), with SIGKILL: 137.
-    pub fn shown_state(&self) -> State {
-        match self.state {
-            State::Running if !self.monitor_alive() => State::Exited(137),
-            ref state => state.clone(),
+    /// Whether it is live: not ended, and watched by its monitor.
+    pub fn live(&self) -> bool {
+        self.exit.is_none() && self.monitor_alive()
+    }
+
+    /// Its status: how it ended if it did; running while the runtime says
+    /// so. A container whose monitor was killed died with it (the kernel
+    /// sends SIGKILL: see `parent_death_signal` below): 137.
+    pub fn status(&self, runtime: &Runtime) -> Status {
+        if let Some(exit) = &self.exit {
+            return Status::Exited(exit.code);
+        }
+        if !self.monitor_alive() {
+            return Status::Exited(137);
+        }
+        match runtime.state(&self.id) {
+            Ok(state) if state.status == runtime::Status::Running => {
+                Status::Running { pid: state.pid }
+            }
+            _ => Status::Created,
         }
     }
 
     pub fn short_id(&self) -> &str {
-        &self.id[..12]
+        self.id.short()
     }
-}
-
-/// The start time of process `pid` (field 22 of /proc/PID/stat, in clock
-/// ticks since boot), or None when there is no such process.
-pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Running,
-    Exited(u8),
 }
 
 pub fn containers_dir(store: &Store) -> PathBuf {
     store.root().join("containers")
+}
+
+/// The runtime the engine drives, its state under the store.
+pub fn runtime(store: &Store) -> Runtime {
+    Runtime::new(store.root().join("runtime"))
 }
 
 /// Every container's record.
@@ -156,20 +178,11 @@ pub fn records(store: &Store) -> Result<Vec<Record>> {
     Ok(out)
 }
 
-/// Whether a running container uses image `id` (for `rmi`).
+/// Whether a live container uses image `id` (for `rmi`).
 pub fn image_in_use(store: &Store, id: &Digest) -> Result<bool> {
     Ok(records(store)?
         .iter()
-        .any(|r| &r.image_id == id && r.shown_state() == State::Running))
-}
-
-/// 32 random bytes, hex: docker's container ID format.
-fn new_id() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for a container ID")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        .any(|r| &r.image_id == id && r.live()))
 }
 
 /// docker's rule for names, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, except that one
@@ -189,43 +202,41 @@ pub fn check_name(name: &str) -> Result<()> {
 /// Runs a container: to its end, returning its exit status; or, with `-d`,
 /// until it has started, leaving a monitor process behind to wait for it.
 pub fn run(store: &Store, request: Request) -> Result<u8> {
-    let (record, dir, parts) = create(store, &request)?;
+    let (record, dir, decided) = create(store, &request)?;
     if request.detach {
-        return detach(store, &request, record, &dir, parts);
+        return detach(store, &request, record, &dir, decided);
     }
-    monitor(store, &request, record, &dir, parts, None)
+    monitor(store, &request, record, &dir, decided, None)
 }
 // ANCHOR_END: run
 
 // ANCHOR: monitor
 /// The container's parent from start to end: starts it, waits for it, then
-/// tears down its network and records how it ended (or removes it, `--rm`).
-/// `ready` (with `-d`) hears "ok" once the container runs, or why it could not.
+/// tears down what the engine made and records how it ended (or removes
+/// it, `--rm`). `ready` (with `-d`) hears "ok" once the container runs, or
+/// why it could not.
 fn monitor(
     store: &Store,
     request: &Request,
     mut record: Record,
     dir: &Path,
-    parts: Parts,
+    decided: Decided,
     ready: Option<OwnedFd>,
 ) -> Result<u8> {
-    let result = start_and_wait(store, request, &mut record, dir, parts, ready);
+    let result = start_and_wait(store, request, &mut record, dir, decided, ready);
     let status = *result.as_ref().unwrap_or(&exit::FAILED);
-    let mut errors = Vec::new();
-    // Only the bridge leaves anything on the host (a lease, a veth, rules):
-    // --network none and host have nothing to undo, and skip the teardown's
-    // `iptables-save` (two programs started, a third of a `run --rm`).
-    if request.network == Mode::Bridge {
-        let ipam = Ipam::open(store.root());
-        if let Err(err) = ipam.and_then(|ipam| net::apply::teardown(&ipam, &record.id)) {
-            errors.push(format!("{err:#}"));
-        }
-    }
+    // Read before teardown removes the cgroup that counts it.
+    let decided_oom = runtime(store).oom_killed(&record.id);
+    let errors = teardown(store, &record, dir);
+    let mut errors: Vec<String> = errors.into_iter().map(|e| format!("{e:#}")).collect();
     let cleanup = if request.rm {
         lifecycle::remove_files(dir)
     } else {
-        record.state = State::Exited(status);
-        record.finished = Some(crate::image::store::now());
+        record.exit = Some(Exit {
+            code: status,
+            finished: crate::image::store::now(),
+            oom_killed: decided_oom,
+        });
         write_record(store, dir, &record)
     };
     if let Err(err) = cleanup {
@@ -243,6 +254,30 @@ fn monitor(
 }
 // ANCHOR_END: monitor
 
+// ANCHOR: teardown
+/// Undoes what `run` made on the host, in any state, going on past
+/// failures: the runtime's container, the network (only the bridge leaves
+/// anything: a lease, a veth, rules), the rootfs mount. Idempotent, so
+/// that `rm` can run it again after a killed monitor.
+pub fn teardown(store: &Store, record: &Record, dir: &Path) -> Vec<anyhow::Error> {
+    let mut errors = Vec::new();
+    if let Err(err) = runtime(store).delete(&record.id, true) {
+        errors.push(err);
+    }
+    if record.network == Mode::Bridge {
+        if let Err(err) = Ipam::open(store.root())
+            .and_then(|ipam| net::apply::teardown(&ipam, record.id.as_str()))
+        {
+            errors.push(err);
+        }
+    }
+    if let Err(err) = overlay::unmount(&dir.join("rootfs")) {
+        errors.push(err);
+    }
+    errors
+}
+// ANCHOR_END: teardown
+
 // ANCHOR: detach
 /// `-d`: forks the monitor, a process of its own session (no terminal to
 /// lose) writing the container's output to its log; we wait until it says
@@ -252,7 +287,7 @@ fn detach(
     request: &Request,
     mut record: Record,
     dir: &Path,
-    parts: Parts,
+    decided: Decided,
 ) -> Result<u8> {
     use nix::unistd::{fork, setsid, ForkResult};
     let (read_end, write_end) =
@@ -278,9 +313,11 @@ fn detach(
                     libc::dup2(log_file.as_raw_fd(), 2);
                 }
                 record.monitor = std::process::id();
-                record.monitor_start = start_time(record.monitor).unwrap_or_default();
+                record.monitor_start = runtime::state::proc_stat(record.monitor as i32)
+                    .map(|(_, s)| s)
+                    .unwrap_or_default();
                 write_record(store, dir, &record)?;
-                monitor(store, request, record, dir, parts, Some(write_end))
+                monitor(store, request, record, dir, decided, Some(write_end))
             })();
             let code = code.unwrap_or_else(|err| {
                 eprintln!("ctr: {err:#}");
@@ -318,23 +355,26 @@ fn detach(
 }
 // ANCHOR_END: detach
 
-/// What `create` prepared for the child.
-struct Parts {
+/// What `create` decided for the bundle.
+struct Decided {
     overlay: Overlay,
     process: config::Process,
     hostname: String,
+    /// `linux.resources`, and the cgroup layout that will hold them.
+    resources: Option<oci_spec::runtime::LinuxResources>,
+    cgroups: Option<runtime::cgroups::Layout>,
 }
 
 // ANCHOR: create
 /// Resolves the image, plans the process (errors in the plan stop us before
 /// anything is made), and makes the container's directories and record,
 /// under the store's lock so that `rmi` and a same-named `run` wait.
-fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> {
+fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)> {
     let lock = store.lock(true)?;
     let (image, _) = store.resolve(&request.image)?;
     let config: ImageConfig = serde_json::from_slice(&store.blob(&image.id)?)
         .with_context(|| format!("parsing the config of image {}", image.id.short()))?;
-    let id = new_id()?;
+    let id = ContainerId::random()?;
     let hostname = match (&request.hostname, request.network) {
         (Some(name), _) => name.clone(),
         // docker: a container on the host's network has the host's name.
@@ -342,7 +382,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> 
             .context("reading the host's name")?
             .to_string_lossy()
             .into_owned(),
-        (None, _) => id[..12].to_string(),
+        (None, _) => id.short().to_string(),
     };
     if hostname.is_empty() || hostname.len() > 64 {
         bail!("invalid hostname {hostname:?}: 1 to 64 characters");
@@ -363,8 +403,12 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> 
     options.tty = request.tty;
     let lookup = |k: &str| std::env::var(k).ok();
     let process = config::plan(&config.config, &options, &lookup)?;
+    let (resources, cgroups) = plan_limits(&request.limits)?;
 
-    let name = request.name.clone().unwrap_or_else(|| id[..12].to_string());
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| id.short().to_string());
     check_name(&name)?;
     if let Some(other) = records(store)?.iter().find(|r| r.name == name) {
         bail!(
@@ -373,8 +417,8 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> 
             other.short_id(),
         );
     }
-    let dir = containers_dir(store).join(&id);
-    for sub in ["upper", "work", "merged", "empty"] {
+    let dir = containers_dir(store).join(id.as_str());
+    for sub in ["upper", "work", "rootfs", "empty"] {
         fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("creating {}", dir.join(sub).display()))?;
     }
@@ -404,17 +448,14 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> 
         argv: process.argv.clone(),
         created: crate::image::store::now(),
         monitor,
-        monitor_start: start_time(monitor).unwrap_or_default(),
-        state: State::Running,
-        pid: 0,
-        finished: None,
+        monitor_start: runtime::state::proc_stat(monitor as i32)
+            .map(|(_, s)| s)
+            .unwrap_or_default(),
         network: request.network,
         address: None,
         ports: request.ports.clone(),
-        env: process.env.clone(),
-        user: process.user.clone(),
-        cwd: process.cwd.clone(),
         stop_signal: config.config.stop_signal.clone(),
+        exit: None,
     };
     write_record(store, &dir, &record)?;
     drop(lock);
@@ -422,19 +463,116 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Parts)> 
         lower,
         upper: dir.join("upper"),
         work: dir.join("work"),
-        merged: dir.join("merged"),
+        merged: dir.join("rootfs"),
     };
     Ok((
         record,
         dir,
-        Parts {
+        Decided {
             overlay,
             process,
             hostname,
+            resources,
+            cgroups,
         },
     ))
 }
 // ANCHOR_END: create
+
+/// The limits as config.json's resources, checked by docker's rules
+/// against this machine, and the cgroup layout (a container gets a cgroup
+/// of its own wherever there is a cgroup filesystem; limits need one).
+fn plan_limits(
+    asked: &limits::Limits,
+) -> Result<(
+    Option<oci_spec::runtime::LinuxResources>,
+    Option<runtime::cgroups::Layout>,
+)> {
+    let layout = runtime::cgroups::Layout::detect();
+    let machine = limits::Machine {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        swap_limit: match &layout {
+            Ok(runtime::cgroups::Layout::V1(trees)) => trees
+                .get("memory")
+                .is_some_and(|m| m.join("memory.memsw.limit_in_bytes").exists()),
+            _ => true,
+        },
+    };
+    let (resources, warnings) = limits::resources(asked, &machine)?;
+    for warning in warnings {
+        eprintln!("WARNING: {warning}");
+    }
+    match layout {
+        Ok(layout) => Ok((resources, Some(layout))),
+        Err(err) if resources.is_some() => Err(err.context("limits need a cgroup filesystem")),
+        Err(_) => Ok((None, None)),
+    }
+}
+
+// ANCHOR: bundle
+/// Makes the bundle: the rootfs mounted, the user looked up in the image,
+/// the working directory made (docker makes a missing one, owned by root),
+/// the /etc files, and config.json.
+fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> {
+    overlay::mount_overlay(&decided.overlay)?;
+    let rootfs = in_root::Root::open(&decided.overlay.merged)?;
+    let process = &decided.process;
+    let passwd = read_image_file(&rootfs, "/etc/passwd")?;
+    let group = read_image_file(&rootfs, "/etc/group")?;
+    let user = config::resolve_user(&process.user, passwd.as_deref(), group.as_deref())
+        .with_context(|| format!("user {:?}", process.user))?;
+    let env = config::with_home(process.env.clone(), &user.home);
+    rootfs
+        .make(Path::new(&process.cwd), in_root::Kind::Dir)
+        .with_context(|| format!("creating the working directory {}", process.cwd))?;
+    write_etc_files(dir, request.network, &decided.hostname, None)?;
+    let terminal = request
+        .tty
+        .then(|| tty::terminal_size().map(|s| (s.ws_row, s.ws_col)));
+    let plan = spec::Plan {
+        process,
+        user: &user,
+        env: &env,
+        hostname: &decided.hostname,
+        network: request.network,
+        terminal,
+        init: request.init,
+        etc_dir: Some(dir),
+        cgroup: decided.cgroups.as_ref().map(|layout| spec::CgroupPlan {
+            path: PathBuf::from("/ctr").join(id_of(dir)),
+            namespace: layout.version() == runtime::cgroups::Version::V2,
+            resources: decided.resources.clone(),
+        }),
+    };
+    let json = serde_json::to_vec_pretty(&spec::spec(&plan))?;
+    let path = dir.join("config.json");
+    fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
+}
+// ANCHOR_END: bundle
+
+/// The container's ID: the name of its directory.
+fn id_of(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A file of the image's, read inside its root (an image's /etc may be a
+/// symlink: followed within the root, never to the host's); None when the
+/// image has none.
+fn read_image_file(root: &in_root::Root, path: &str) -> Result<Option<String>> {
+    match root.open_at(Path::new(path), libc::O_RDONLY) {
+        Ok(fd) => {
+            let mut text = String::new();
+            File::from(fd)
+                .read_to_string(&mut text)
+                .with_context(|| format!("reading the image's {path}"))?;
+            Ok(Some(text))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("reading the image's {path}")),
+    }
+}
 
 pub fn write_record(store: &Store, dir: &Path, record: &Record) -> Result<()> {
     store.write_atomic(
@@ -448,7 +586,7 @@ fn holder(store: &Store, id: &str) -> Option<Holder> {
     let bytes = fs::read(containers_dir(store).join(id).join("container.json")).ok()?;
     let record: Record = serde_json::from_slice(&bytes).ok()?;
     Some(Holder {
-        alive: record.monitor_alive(),
+        alive: record.live(),
         name: record.name,
         ports: record.ports,
     })
@@ -456,24 +594,9 @@ fn holder(store: &Store, id: &str) -> Option<Holder> {
 
 // ANCHOR: etc_files
 /// The container's hostname, hosts and resolv.conf, files of its directory
-/// bound over the image's. The child binds them after `go`, so the parent
-/// can still write them between clone and go, once the address is known.
-const ETC_FILES: [(&str, &str); 3] = [
-    ("hostname", "etc/hostname"),
-    ("hosts", "etc/hosts"),
-    ("resolv.conf", "etc/resolv.conf"),
-];
-
-fn etc_binds(dir: &Path) -> Vec<Bind> {
-    ETC_FILES
-        .iter()
-        .map(|(name, target)| Bind {
-            source: dir.join(name),
-            target,
-        })
-        .collect()
-}
-
+/// bound over the image's (config.json's mounts). Written before create,
+/// and again in place (same inode, so the bind sees it) once the network
+/// has given the container its address.
 fn write_etc_files(
     dir: &Path,
     mode: Mode,
@@ -508,117 +631,130 @@ fn start_and_wait(
     request: &Request,
     record: &mut Record,
     dir: &Path,
-    parts: Parts,
+    decided: Decided,
     ready: Option<OwnedFd>,
 ) -> Result<u8> {
     let tell = |what: &str| {
         if let Some(fd) = &ready {
-            // NUL-terminated: the pipe stays open in the container (an
-            // --init PID 1 never execs), so EOF cannot mark the end.
+            // NUL-terminated, so that a message of any length is whole.
             _ = nix::unistd::write(fd, format!("{what}\0").as_bytes());
         }
     };
+    let runtime = runtime(store);
     let started = (|| {
         let signals = block_signals(request.tty)?;
+        if !request.interactive {
+            null_stdin()?;
+        }
+        write_bundle(request, dir, &decided)?;
         // -t: the container makes its pty and sends us the master over this.
-        let (console, stdio) = if request.tty {
-            let (ours, theirs) = tty::console_socket()?;
-            let size = tty::terminal_size();
-            let stdio = Stdio::Console {
-                socket: theirs,
-                size,
-            };
-            (Some(ours), stdio)
-        } else {
-            let stdin = request.interactive && !request.detach;
-            (None, Stdio::Inherit { stdin })
+        let (console, theirs) = match request.tty {
+            true => {
+                let (ours, theirs) = tty::console_socket()?;
+                (Some(ours), Some(theirs))
+            }
+            false => (None, None),
         };
-        let spec = Spec {
-            image: request.image.clone(),
-            hostname: parts.hostname.clone(),
-            overlay: parts.overlay,
-            process: parts.process,
-            stdio,
-            init: request.init,
-            new_netns: request.network.own_namespace(),
-            binds: etc_binds(dir),
-        };
-        let started = spawn::spawn(&spec)?;
-        let child = started.pid;
-        record.pid = child.as_raw() as u32;
-        // Part 2: the network is set up here, while the child waits.
+        let created = runtime.create(
+            &record.id,
+            dir,
+            CreateOptions {
+                console: theirs,
+                pid_file: None,
+                // If ctr dies, so does the container: no one would be left
+                // to wait for it.
+                parent_death_signal: Some(Signal::SIGKILL),
+                exec_error_prefix: format!("ctr: running {}: ", request.image),
+                preserve_fds: 0,
+            },
+        )?;
+        let child = created.pid;
+        // Part 2: the network is set up here, while the container is
+        // created, its namespaces made, none of its program run.
         let ipam = Ipam::open(store.root())?;
         let lookup = |id: &str| holder(store, id);
         record.address = net::apply::setup(
             &ipam,
             request.network,
-            &record.id,
+            record.id.as_str(),
             child.as_raw(),
             &request.ports,
             &lookup,
         )?;
-        write_etc_files(dir, request.network, &parts.hostname, record.address)?;
+        write_etc_files(dir, request.network, &decided.hostname, record.address)?;
         write_record(store, dir, record)?;
-        Ok::<_, anyhow::Error>((started, spec, console, signals, child))
+        runtime.start(&record.id)?;
+        Ok::<_, anyhow::Error>((console, signals, child))
     })();
-    let (started, spec, console, signals, child) = match started {
+    let (console, signals, child) = match started {
         Ok(parts) => parts,
         Err(err) => {
             tell(&format!("{err:#}"));
             return Err(err);
         }
     };
-    if let Err(err) = started.go() {
-        tell(&format!("{err:#}"));
-        return Err(err);
-    }
     tell("ok");
     drop(ready);
-    // Our copy of the container's end of the console socket: once it is
-    // closed, the container ending before it sent its pty ends our wait.
-    drop(spec);
+    attach_and_wait(console, request.interactive, child, &signals)
+}
+// ANCHOR_END: start_and_wait
+
+// ANCHOR: attach
+/// With `-t`, takes the pty's master the container sent and relays it to
+/// our terminal (raw, with `-i`); then waits for `child`.
+pub fn attach_and_wait(
+    console: Option<OwnedFd>,
+    interactive: bool,
+    child: Pid,
+    signals: &SigSet,
+) -> Result<u8> {
     let master = match &console {
-        Some(socket) => tty::receive_master(socket)?,
+        Some(socket) => runtime::console::receive(socket)?,
         None => None,
     };
     drop(console);
-
     let (output, _raw) = match master {
         Some(master) => {
-            let raw = request.interactive.then(tty::RawMode::enter);
-            if request.interactive {
+            let raw = interactive.then(tty::RawMode::enter);
+            if interactive {
                 tty::relay_input(&master)?;
             }
             (Some((tty::relay_output(&master)?, master)), raw)
         }
         None => (None, None),
     };
-    let status = wait_forwarding(child, &signals, output.as_ref().map(|(_, m)| m))?;
+    let status = wait_forwarding(child, signals, output.as_ref().map(|(_, m)| m))?;
     if let Some((thread, _master)) = output {
         _ = thread.join();
     }
     Ok(status)
 }
-// ANCHOR_END: start_and_wait
+// ANCHOR_END: attach
+
+/// Without `-i`, the container's stdin is /dev/null, as docker's: ours
+/// becomes it, and the container inherits it (the runtime gives it the
+/// container's own /dev/null).
+pub(crate) fn null_stdin() -> Result<()> {
+    let null = File::open("/dev/null").context("opening /dev/null")?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup2 onto our stdin, which nothing of ours reads any more.
+    if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("making stdin /dev/null");
+    }
+    Ok(())
+}
 
 /// The signals ctr passes on to the container.
 pub(crate) fn forwarded() -> SigSet {
     let mut set = SigSet::empty();
-    for sig in [
-        Signal::SIGHUP,
-        Signal::SIGINT,
-        Signal::SIGQUIT,
-        Signal::SIGTERM,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
+    for sig in runtime::reaper::FORWARDED {
         set.add(sig);
     }
     set
 }
 
 /// Blocks what we wait for with sigwait, so nothing is lost between now and then.
-pub(crate) fn block_signals(tty: bool) -> Result<SigSet> {
+pub fn block_signals(tty: bool) -> Result<SigSet> {
     // A shell starts background jobs with SIGINT and SIGQUIT ignored, and an
     // ignored signal is dropped before sigwait sees it: take them back.
     for sig in forwarded().iter() {
@@ -675,13 +811,5 @@ mod tests {
         for bad in ["", "-web", "_x", "a b", "a/b", "né"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn ids_are_64_hex() {
-        let id = new_id().unwrap();
-        assert_eq!(id.len(), 64);
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(id, new_id().unwrap());
     }
 }

@@ -21,11 +21,6 @@ macro_rules! recheck {
     };
 }
 
-/// A shell line that waits (10 s at most) until a `sleep` runs: the
-/// container's command, once the lesson has pulled, set up and started it.
-const SLEEP_STARTED: &str =
-    "for i in $(seq 200); do pgrep -x sleep >/dev/null && break; sleep 0.05; done";
-
 /// A lesson, and how to run a command with it.
 pub struct Lesson {
     pub number: u8,
@@ -68,8 +63,16 @@ impl Lesson {
             // The image comes from the fixture registry, started in each
             // sandbox, into a store on the sandbox's own /run (lessons 5
             // and 6 keep images where lesson 4 does).
-            lesson.image = Some(format!("{}/library/busybox:latest", registry::ADDRESS));
-            lesson.prelude = format!("export CTR_ROOT=/run/ctr\n{}", registry::start(Auth::None));
+            // Pulled first: checks that time the container (a signal 0.5 s
+            // after the start) must not time the pull, which takes that long
+            // on a busy machine.
+            let image = format!("{}/library/busybox:latest", registry::ADDRESS);
+            lesson.prelude = format!(
+                "export CTR_ROOT=/run/ctr\n{}{} pull {image} > /dev/null 2>&1\n",
+                registry::start(Auth::None),
+                quote(&lesson.bin.display().to_string()),
+            );
+            lesson.image = Some(image);
             lesson.root_in_sandbox = Some("/run/ctr/lessons/04/images/sha256/*/rootfs".into());
         }
         lesson
@@ -154,7 +157,8 @@ pub fn exit_status_is_the_containers(lesson: &Lesson) {
     // the sandbox, since not even SIGKILL reaches a PID 1 from inside.
     let run = lesson.command(&[], &["sleep", "30"]);
     let out = lesson.sandbox(&format!(
-        "{run} & {SLEEP_STARTED}; pkill -KILL -x sleep; wait $!; echo status=$?"
+        "{run} & {}; pkill -KILL -x sleep; wait $!; echo status=$?",
+        wait_for_sleep()
     ));
     assert_eq!(out.stdout, "status=137\n", "{}", out.both());
 }
@@ -192,15 +196,23 @@ fn ready_file(lesson: &Lesson, signal: &str) -> String {
     }
 }
 
+/// A shell line that waits (up to 10 s) until the container's `sleep` runs:
+/// from lesson 4 on, a run pulls its image first, which can take a while
+/// on a busy machine.
+fn wait_for_sleep() -> &'static str {
+    "for i in $(seq 200); do pgrep -x sleep >/dev/null && break; sleep 0.05; done"
+}
+
 /// Lesson 1 has no PID namespace: a signal with no handler kills the command.
 /// From lesson 2 the command is PID 1, which the kernel shields from every
 /// signal it has no handler for, SIGTERM included: only SIGKILL ends it.
 pub fn sigterm_without_a_handler(lesson: &Lesson) {
     let run = lesson.command(&[], &["sleep", "30"]);
     let script = format!(
-        "{run} & pid=$!; {SLEEP_STARTED}; kill -TERM $pid; sleep 0.5
+        "{run} & pid=$!; {}; kill -TERM $pid; sleep 0.5
          if kill -0 $pid 2>/dev/null; then echo alive; kill -KILL $(pgrep -x sleep); fi
-         wait $pid; echo status=$?"
+         wait $pid; echo status=$?",
+        wait_for_sleep()
     );
     let out = lesson.sandbox(&script);
     let expected = if lesson.has_pid_namespace() {

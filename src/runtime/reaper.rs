@@ -1,4 +1,5 @@
-//! `--init`: ctr's cloned child stays inside the container as PID 1.
+//! `--init` (the `org.ctr.init` annotation): the runtime's init stays
+//! inside the container as PID 1, instead of becoming the program.
 //! A PID 1 gets no default signal actions, so a command that installs no
 //! handler ignores SIGTERM; and orphans are re-parented to PID 1, which must
 //! reap them or they stay zombies. This init does both jobs, like tini:
@@ -11,11 +12,25 @@ use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::exit;
 
-/// The signals an init passes on to its child: those ctr passes on to the
-/// container, and, since the init stands between the terminal and the
-/// command, a new window size and a SIGCONT.
+/// The signals a parent passes on to a container's process, as docker's
+/// `--sig-proxy` does: the engine to PID 1, and this init to its child.
+pub const FORWARDED: [Signal; 6] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// The signals this init passes on to its child: those the engine passes
+/// on to the container, and, since the init stands between the terminal
+/// and the command, a new window size and a SIGCONT.
 pub fn forwarded() -> SigSet {
-    let mut set = super::forwarded();
+    let mut set = SigSet::empty();
+    for sig in FORWARDED {
+        set.add(sig);
+    }
     set.add(Signal::SIGWINCH);
     set.add(Signal::SIGCONT);
     set
@@ -31,7 +46,7 @@ pub fn run(start: impl FnOnce() -> u8) -> u8 {
     // Blocked, they queue for sigwait: a blocked signal is never discarded,
     // even by a PID 1 without handlers.
     if let Err(err) = waited.thread_block() {
-        eprintln!("ctr init: blocking signals: {err}");
+        eprintln!("ctr-runtime init: blocking signals: {err}");
         return exit::FAILED;
     }
     // SAFETY: single-threaded; the child sets its signal mask and execs.
@@ -42,7 +57,7 @@ pub fn run(start: impl FnOnce() -> u8) -> u8 {
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(err) => {
-            eprintln!("ctr init: fork: {err}");
+            eprintln!("ctr-runtime init: fork: {err}");
             return exit::FAILED;
         }
     };

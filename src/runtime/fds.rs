@@ -14,18 +14,51 @@ use std::os::fd::RawFd;
 use anyhow::{Context, Result};
 
 // ANCHOR: close
-/// Closes every descriptor from 3 up, except `keep` (the console socket of
-/// `-t`, until the pty is made).
-pub fn close_inherited(keep: Option<RawFd>) -> Result<()> {
-    match keep {
-        Some(fd) if fd >= 3 => {
-            close_range(3, fd - 1)?;
-            close_range(fd + 1, RawFd::MAX)
-        }
-        _ => close_range(3, RawFd::MAX),
+/// Closes every descriptor from 3 up, except those in `keep` (the
+/// runtime's own, still needed until execve).
+pub fn close_all_but(keep: &[RawFd]) -> Result<()> {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= 3).collect();
+    keep.sort_unstable();
+    let mut first = 3;
+    for fd in keep {
+        close_range(first, fd - 1)?;
+        first = fd + 1;
     }
+    close_range(first, RawFd::MAX)
 }
 // ANCHOR_END: close
+
+/// Stdio that is the null device (a caller's `</dev/null`) becomes the
+/// container's own /dev/null: a descriptor of the host's /dev names a file
+/// of the host's mount table, which the container should not hold.
+pub fn own_null_stdio() -> Result<()> {
+    for fd in 0..=2 {
+        // SAFETY: stdio descriptors, borrowed for the call.
+        let Ok(stat) = nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+        else {
+            continue;
+        };
+        let is_null = stat.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && libc::major(stat.st_rdev) == 1
+            && libc::minor(stat.st_rdev) == 3;
+        if !is_null {
+            continue;
+        }
+        // SAFETY: fcntl with integer arguments.
+        let mode = unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_ACCMODE;
+        let null = std::fs::OpenOptions::new()
+            .read(mode != libc::O_WRONLY)
+            .write(mode != libc::O_RDONLY)
+            .open("/dev/null")
+            .context("opening the container's /dev/null")?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 onto stdio, of a descriptor we own.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(std::io::Error::last_os_error()).context("making stdio /dev/null");
+        }
+    }
+    Ok(())
+}
 
 /// close_range(2) (Linux 5.9); on an older kernel, each descriptor listed
 /// in /proc/self/fd.
@@ -70,7 +103,7 @@ mod tests {
         match unsafe { nix::unistd::fork() }.unwrap() {
             nix::unistd::ForkResult::Child => {
                 let open = |fd: RawFd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
-                let ok = close_inherited(Some(b.as_raw_fd())).is_ok()
+                let ok = close_all_but(&[b.as_raw_fd()]).is_ok()
                     && !open(a)
                     && open(b.as_raw_fd())
                     && !open(c)

@@ -1,0 +1,124 @@
+//! The container's root filesystem: an overlay of the image's layers (read
+//! only, shared by every container of the image) under the container's own
+//! upper directory, mounted by the engine on the bundle's `rootfs` before
+//! the runtime is called, as docker's and containerd's snapshotters do.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::chdir;
+
+/// The overlay's directories. `lower` is bottom layer first, as images list them.
+pub struct Overlay {
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+}
+
+// ANCHOR: overlay_options
+/// overlayfs takes its lower dirs top first. The options must fit in one
+/// page (4 KiB): the layer dirs are named relative to their common parent,
+/// where the mount is made from, so that ~60 layers fit.
+pub fn overlay_options(overlay: &Overlay) -> (Option<PathBuf>, String) {
+    let parent = overlay
+        .lower
+        .first()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf);
+    let lower: Vec<String> = overlay
+        .lower
+        .iter()
+        .rev()
+        .map(|p| match (&parent, p.parent()) {
+            (Some(parent), Some(pp)) if pp == parent => p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            _ => p.display().to_string(),
+        })
+        .collect();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        overlay.upper.display(),
+        overlay.work.display()
+    );
+    (parent, options)
+}
+// ANCHOR_END: overlay_options
+
+// ANCHOR: mount
+/// Mounts the overlay on `merged`. The relative lower dirs are resolved
+/// from the layers' directory, which we enter for the call and leave.
+pub fn mount_overlay(overlay: &Overlay) -> Result<()> {
+    let (cwd, options) = overlay_options(overlay);
+    let back = std::env::current_dir().ok();
+    if let Some(cwd) = &cwd {
+        chdir(cwd).with_context(|| format!("entering {}", cwd.display()))?;
+    }
+    let mounted = mount(
+        Some("overlay"),
+        &overlay.merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .with_context(|| {
+        format!(
+            "mounting the overlay on {} ({options})",
+            overlay.merged.display()
+        )
+    });
+    if let Some(back) = back {
+        _ = chdir(&back);
+    }
+    mounted
+}
+// ANCHOR_END: mount
+
+/// Unmounts it (lazily: a process of ours may still be in it); not
+/// mounted is not an error.
+pub fn unmount(merged: &Path) -> Result<()> {
+    match umount2(merged, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("unmounting {}", merged.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_dirs_are_top_first_and_short() {
+        let o = Overlay {
+            lower: vec!["/s/layers/aaa".into(), "/s/layers/bbb".into()],
+            upper: "/s/containers/c/upper".into(),
+            work: "/s/containers/c/work".into(),
+            merged: "/s/containers/c/merged".into(),
+        };
+        let (cwd, options) = overlay_options(&o);
+        assert_eq!(cwd, Some(PathBuf::from("/s/layers")));
+        assert_eq!(
+            options,
+            "lowerdir=bbb:aaa,upperdir=/s/containers/c/upper,workdir=/s/containers/c/work"
+        );
+    }
+
+    #[test]
+    fn a_lower_dir_elsewhere_keeps_its_full_path() {
+        let o = Overlay {
+            lower: vec!["/s/layers/aaa".into(), "/elsewhere/empty".into()],
+            upper: "/u".into(),
+            work: "/w".into(),
+            merged: "/m".into(),
+        };
+        assert_eq!(
+            overlay_options(&o).1,
+            "lowerdir=/elsewhere/empty:aaa,upperdir=/u,workdir=/w"
+        );
+    }
+}

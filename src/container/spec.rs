@@ -1,0 +1,319 @@
+//! The engine's plan of a container, written as the runtime's contract:
+//! config.json. Pure: everything the engine decided (the process from the
+//! image and the flags, the user resolved in the image, the hostname, the
+//! network) goes in, an OCI runtime `Spec` comes out, which `ctr-runtime`
+//! (or runc, or crun) can run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    BoxBuilder as ConsoleSizeBuilder, Linux, LinuxNamespace, LinuxNamespaceType, Mount, Process,
+    Root, Spec, User,
+};
+
+use crate::config;
+use crate::net::Mode;
+use crate::runtime::create::INIT_ANNOTATION;
+
+/// What goes into a container's config.json.
+pub struct Plan<'a> {
+    pub process: &'a config::Process,
+    /// `process.user`, resolved in the image's /etc/passwd and /etc/group.
+    pub user: &'a config::User,
+    /// The environment, HOME included.
+    pub env: &'a [String],
+    pub hostname: &'a str,
+    pub network: Mode,
+    /// `-t`, with the caller's terminal size (rows, columns) if it has one.
+    pub terminal: Option<Option<(u16, u16)>>,
+    /// `--init`: the runtime's init as PID 1.
+    pub init: bool,
+    /// The directory of the container's own /etc/hostname, hosts and
+    /// resolv.conf, bound over the image's (none: the image's own).
+    pub etc_dir: Option<&'a Path>,
+    /// Its cgroup, when the machine has a cgroup filesystem.
+    pub cgroup: Option<CgroupPlan>,
+}
+
+/// A cgroup per container, cgroupfs-style: `/ctr/ID`, with the limits.
+pub struct CgroupPlan {
+    pub path: PathBuf,
+    /// A cgroup namespace of its own, so that /sys/fs/cgroup inside shows
+    /// the container's cgroup as the top (docker's default on v2).
+    pub namespace: bool,
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
+}
+
+/// The files of [`Plan::etc_dir`], and where each goes, as docker does.
+pub const ETC_FILES: [(&str, &str); 3] = [
+    ("hostname", "/etc/hostname"),
+    ("hosts", "/etc/hosts"),
+    ("resolv.conf", "/etc/resolv.conf"),
+];
+
+/// docker's read-only paths: the kernel's knobs that /proc exposes are not
+/// the container's to turn.
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+// ANCHOR: spec
+pub fn spec(plan: &Plan) -> Spec {
+    let mut process = Process::default();
+    process.set_terminal(Some(plan.terminal.is_some()));
+    if let Some(Some((rows, cols))) = plan.terminal {
+        let size = ConsoleSizeBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build()
+            .expect("both fields given");
+        process.set_console_size(Some(size));
+    }
+    let mut user = User::default();
+    user.set_uid(plan.user.uid);
+    user.set_gid(plan.user.gid);
+    user.set_additional_gids(Some(plan.user.groups.clone()));
+    process.set_user(user);
+    process.set_args(Some(plan.process.argv.clone()));
+    process.set_env(Some(plan.env.to_vec()));
+    process.set_cwd(PathBuf::from(&plan.process.cwd));
+    // Until ctr drops capabilities (lesson 8's idea), root keeps root's.
+    process.set_capabilities(None);
+    process.set_rlimits(None);
+    process.set_no_new_privileges(None);
+    process.set_apparmor_profile(None);
+    process.set_oom_score_adj(None);
+    process.set_selinux_label(None);
+
+    let mut namespaces = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    if plan.network.own_namespace() {
+        namespaces.push(LinuxNamespaceType::Network);
+    }
+    if plan.cgroup.as_ref().is_some_and(|c| c.namespace) {
+        namespaces.push(LinuxNamespaceType::Cgroup);
+    }
+    let namespaces: Vec<LinuxNamespace> = namespaces
+        .into_iter()
+        .map(|typ| {
+            let mut ns = LinuxNamespace::default();
+            ns.set_typ(typ);
+            ns
+        })
+        .collect();
+    // oci-spec's defaults are its own (masked paths, a device rule): every
+    // field the plan does not set is cleared, so that config.json says only
+    // what ctr decided.
+    let mut linux = Linux::default();
+    linux.set_namespaces(Some(namespaces));
+    linux.set_readonly_paths(Some(READONLY_PATHS.map(String::from).to_vec()));
+    linux.set_masked_paths(None);
+    linux.set_resources(plan.cgroup.as_ref().and_then(|c| c.resources.clone()));
+    linux.set_cgroups_path(plan.cgroup.as_ref().map(|c| c.path.clone()));
+    linux.set_devices(None);
+    linux.set_seccomp(None);
+
+    let mut root = Root::default();
+    root.set_path(PathBuf::from("rootfs"));
+    root.set_readonly(Some(false));
+
+    let mut annotations = HashMap::new();
+    if plan.init {
+        annotations.insert(INIT_ANNOTATION.to_string(), "true".to_string());
+    }
+
+    let mut spec = Spec::default();
+    spec.set_version(oci_spec::runtime::VERSION.to_string());
+    spec.set_root(Some(root));
+    spec.set_hostname(Some(plan.hostname.to_string()));
+    spec.set_process(Some(process));
+    spec.set_mounts(Some(mounts(plan.etc_dir)));
+    spec.set_linux(Some(linux));
+    spec.set_annotations((!annotations.is_empty()).then_some(annotations));
+    spec
+}
+// ANCHOR_END: spec
+
+// ANCHOR: mounts
+/// docker's default mounts, then the container's /etc files.
+fn mounts(etc_dir: Option<&Path>) -> Vec<Mount> {
+    let m = |destination: &str, typ: &str, source: &str, options: &[&str]| {
+        let mut mount = Mount::default();
+        mount.set_destination(PathBuf::from(destination));
+        mount.set_typ(Some(typ.to_string()));
+        mount.set_source(Some(PathBuf::from(source)));
+        mount.set_options(Some(options.iter().map(|o| o.to_string()).collect()));
+        mount
+    };
+    let mut mounts = vec![
+        m("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        m(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        m(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        m(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
+        m(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["ro", "nosuid", "noexec", "nodev"],
+        ),
+        m(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        m(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+    ];
+    for (name, target) in ETC_FILES.iter().filter(|_| etc_dir.is_some()) {
+        let source = etc_dir.unwrap_or(Path::new("/")).join(name);
+        mounts.push(m(
+            target,
+            "bind",
+            &source.display().to_string(),
+            &["rbind", "rprivate"],
+        ));
+    }
+    mounts
+}
+// ANCHOR_END: mounts
+
+/// `ctr-runtime spec`: a config.json to start from, as `runc spec` writes
+/// one: `sh` as root on a terminal, in every namespace but the user's.
+pub fn template() -> Spec {
+    let process = config::Process {
+        argv: vec!["sh".into()],
+        env: vec![
+            format!("PATH={}", config::DEFAULT_PATH),
+            "TERM=xterm".into(),
+        ],
+        cwd: "/".into(),
+        user: "0".into(),
+    };
+    let user = config::User {
+        uid: 0,
+        gid: 0,
+        groups: vec![],
+        home: "/root".into(),
+    };
+    spec(&Plan {
+        process: &process,
+        user: &user,
+        env: &process.env,
+        hostname: "ctr-runtime",
+        network: Mode::None,
+        terminal: Some(None),
+        init: false,
+        etc_dir: None,
+        cgroup: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_with<'a>(
+        process: &'a config::Process,
+        user: &'a config::User,
+        env: &'a [String],
+    ) -> Plan<'a> {
+        Plan {
+            process,
+            user,
+            env,
+            hostname: "0123456789ab",
+            network: Mode::Bridge,
+            terminal: None,
+            init: false,
+            etc_dir: Some(Path::new("/var/lib/ctr/containers/x")),
+            cgroup: None,
+        }
+    }
+
+    #[test]
+    fn the_plan_becomes_config_json() {
+        let process = config::Process {
+            argv: vec!["redis-server".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/data".into(),
+            user: "redis".into(),
+        };
+        let user = config::User {
+            uid: 999,
+            gid: 999,
+            groups: vec![999],
+            home: "/home/redis".into(),
+        };
+        let env = vec!["PATH=/bin".to_string(), "HOME=/home/redis".to_string()];
+        let mut plan = plan_with(&process, &user, &env);
+        let json = serde_json::to_value(spec(&plan)).unwrap();
+        assert_eq!(json["process"]["args"], serde_json::json!(["redis-server"]));
+        assert_eq!(json["process"]["user"]["uid"], 999);
+        assert_eq!(json["process"]["cwd"], "/data");
+        assert_eq!(json["process"]["terminal"], false);
+        assert_eq!(json["root"]["path"], "rootfs");
+        assert_eq!(json["hostname"], "0123456789ab");
+        let types: Vec<_> = json["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(types, ["pid", "ipc", "uts", "mount", "network"]);
+        assert!(json.get("annotations").is_none());
+        // What the runtime would refuse is never written.
+        assert_eq!(
+            crate::runtime::supported::unimplemented(&json),
+            Vec::<String>::new()
+        );
+
+        plan.network = Mode::Host;
+        plan.init = true;
+        plan.terminal = Some(Some((30, 100)));
+        let json = serde_json::to_value(spec(&plan)).unwrap();
+        let types = json["linux"]["namespaces"].as_array().unwrap().len();
+        assert_eq!(types, 4, "the host's network namespace");
+        assert_eq!(json["annotations"][INIT_ANNOTATION], "true");
+        assert_eq!(json["process"]["consoleSize"]["height"], 30);
+        assert_eq!(
+            crate::runtime::supported::unimplemented(&json),
+            Vec::<String>::new()
+        );
+    }
+}
