@@ -8,8 +8,9 @@
 //! lesson runs with its learner's defaults (`step-07` at the top of the
 //! tree) without touching the host's. The tests ask the sandbox which
 //! version it has and hold the lesson to that version's files: on this
-//! machine v1; in a v2 machine, v2 (`just vm`: this whole file runs there
-//! unchanged).
+//! machine v1; in a v2 machine, v2 (the VM tier, tests/vm_stock.rs, runs
+//! the limits' tests there, unchanged; the transcript's too, when v2's is
+//! recorded: see chapter_7_sessions in tests/transcripts.rs).
 mod support;
 
 use support::checks::{Lesson, CGROUPS_LEFT};
