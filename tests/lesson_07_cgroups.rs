@@ -206,10 +206,13 @@ fn the_oom_killer_is_what_kills_and_the_cgroup_counts_it() {
 fn under_cpus_half_a_busy_loop_gets_at_most_55_percent_of_a_core() {
     // The cgroup's own count of CPU time, read twice, 2 s apart, against
     // the clock; and the cgroup's count of periods it was throttled in.
-    // (The loop is not PID 1, which would ignore timeout's SIGTERM.)
+    // (The loop is not PID 1, which would ignore timeout's SIGTERM.) The
+    // container is in its cgroup before its network is made: the clock
+    // starts once the loop runs, which takes seconds on an emulated machine.
     let out = run(
         r#"$B run --cpus 0.5 $IMAGE sh -c 'timeout 4 sh -c "while :; do :; done"; true' 2>/dev/null &
-        container_cgroup; sleep 0.5
+        container_cgroup
+        for i in $(seq 600); do pgrep -x timeout >/dev/null && break; sleep 0.05; done; sleep 0.5
         u0=$(usage_ns); t0=$(date +%s%N); sleep 2; u1=$(usage_ns); t1=$(date +%s%N)
         echo "$u0 $u1 $t0 $t1"
         awk '$1 == "nr_periods" || $1 == "nr_throttled" { print $2 }' $CPU/$C/cpu.stat
