@@ -2,6 +2,7 @@
 //! must still isolate the hostname as lesson 1 did. Each check runs the lesson
 //! in a fresh sandbox and looks at it from the outside, as a user would.
 
+use super::network::{outside_script, whoami_command, UPLINK};
 use super::registry::{self, Auth};
 use super::{binary, quote, quote_all, rootfs, sandbox, Outcome};
 use std::path::PathBuf;
@@ -45,6 +46,7 @@ impl Lesson {
             4 => "step-04-pull",
             5 => "step-05-bridge-veth",
             6 => "step-06-nat",
+            7 => "step-07-cgroups",
             _ => panic!("no lesson {number} yet"),
         };
         let rootfs = (number >= 3).then(rootfs);
@@ -95,15 +97,34 @@ impl Lesson {
         self.sandbox(&self.command(&[], cmd))
     }
 
-    /// Runs SCRIPT in a fresh sandbox, after the lesson's prelude.
+    /// Runs SCRIPT in a fresh sandbox, after the lesson's prelude. From
+    /// lesson 7, however the run ended, no cgroup of the lesson may be left
+    /// in the sandbox's tree.
     pub fn sandbox(&self, script: &str) -> Outcome {
-        sandbox(&format!("{}{script}", self.prelude))
+        if self.number < 7 {
+            return sandbox(&format!("{}{script}", self.prelude));
+        }
+        let out = sandbox(&format!(
+            "{}( {script}\n)\nstatus=$?\n{}\nexit $status",
+            self.prelude, CGROUPS_LEFT
+        ));
+        assert!(
+            !out.stderr.contains("cgroups left:"),
+            "the lesson left cgroups behind: {}",
+            out.both()
+        );
+        out
     }
 
     pub fn has_pid_namespace(&self) -> bool {
         self.number >= 2
     }
 }
+
+/// A shell line that says on stderr which cgroups of lesson 7 (`step-07`
+/// and below, in any tree) are in the sandbox's cgroup tree, if any.
+pub const CGROUPS_LEFT: &str = "left=$(find /sys/fs/cgroup -path '*/step-07*' -type d); \
+     [ -z \"$left\" ] || echo \"cgroups left: $left\" >&2";
 
 /// Lesson 1: the container has its own hostname; the host keeps its own.
 pub fn hostname_is_isolated(lesson: &Lesson) {
@@ -387,4 +408,58 @@ pub fn rootfs_errors(lesson: &Lesson) {
         "{}",
         out.both()
     );
+}
+
+/// From lesson 4: the container runs the image's files with the image's
+/// configuration: its Env (and none of the host's), its WorkingDir, its
+/// Entrypoint and Cmd.
+pub fn image_config_is_applied(lesson: &Lesson) {
+    let image = lesson.image.as_deref().expect("lesson 4 or later");
+    let run = lesson.command(
+        &[],
+        &["sh", "-c", "echo $GREETING; pwd; echo ${HOST_ONLY:-unset}"],
+    );
+    let entrypoint = image.replace(":latest", ":entrypoint");
+    let bin = quote(&lesson.bin.display().to_string());
+    let out = lesson.sandbox(&format!(
+        "HOST_ONLY=1 {run}; {bin} run {entrypoint}; {bin} run {entrypoint} given args"
+    ));
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert_eq!(
+        out.stdout,
+        "hello from the image\n/\nunset\nentry: default\nentry: given args\n",
+        "{}",
+        out.both()
+    );
+}
+
+/// From lesson 5: the container has eth0 with an address on bridge0's
+/// subnet, a default route through the host, and reaches the host.
+pub fn eth0_is_on_the_bridge(lesson: &Lesson) {
+    let out = lesson.run(&[
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip route; ping -c 1 -W 2 10.200.0.1 >/dev/null && echo gateway reached",
+    ]);
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert!(
+        out.stdout.contains("eth0    inet 10.200.0.2/24"),
+        "{}",
+        out.both()
+    );
+    assert!(
+        out.stdout.contains("default via 10.200.0.1 dev eth0"),
+        "{}",
+        out.both()
+    );
+    assert!(out.stdout.ends_with("gateway reached\n"), "{}", out.both());
+}
+
+/// From lesson 6: the container reaches the outside, which sees the
+/// request come from the host's address, not the container's.
+pub fn the_outside_sees_the_host(lesson: &Lesson) {
+    let run = lesson.command(&[], &["sh", "-c", &whoami_command()]);
+    let out = lesson.sandbox(&format!("{}{run}", outside_script()));
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert_eq!(out.stdout, format!("{UPLINK}\n"), "{}", out.both());
 }
