@@ -352,3 +352,36 @@ fn a_failed_create_leaves_nothing() {
     );
     assert!(s.ends_with("bad mount=1\n0\n0\n"), "{}", out.both());
 }
+
+#[test]
+fn a_missing_command_fails_create_and_detached_exec_as_runcs_does() {
+    // podman and containerd return before the program runs: they learn of
+    // a missing command from create (or exec --detach) failing, in runc's
+    // words ("executable file not found in $PATH": podman's 127).
+    let out = run(r#"
+        bundle c; edit c '.process.args=["nope"]'
+        $R create --bundle /run/b/c c 2>&1; echo "create nope=$?"
+        ls -A /run/ctr-runtime | wc -l
+        edit c '.process.args=["/etc/passwd"]'
+        $R create --bundle /run/b/c c 2>&1; echo "create passwd=$?"
+        edit c '.process.args=["sleep","30"]'
+        $R create --bundle /run/b/c c && $R start c
+        $R exec --detach c /no/such 2>&1; echo "exec --detach=$?"
+        $R exec c nope 2>&1; echo "exec=$?"
+        $R delete --force c
+    "#);
+    assert_eq!(
+        out.stdout,
+        "ctr-runtime: nope: executable file not found in $PATH \
+         (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin) of the image\n\
+         create nope=1\n0\n\
+         ctr-runtime: /etc/passwd: permission denied: it is not an executable file for this user\n\
+         create passwd=1\n\
+         ctr-runtime: starting a process in container c: /no/such: no such file or directory in the image\n\
+         exec --detach=1\n\
+         ctr-runtime: exec: nope: command not found in the image's PATH \
+         (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)\nexec=127\n",
+        "{}",
+        out.both()
+    );
+}

@@ -200,7 +200,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Create { create } => {
             let id = id(&create.id)?;
-            rt.create(&id, &create.bundle, create_options(&create)?)?;
+            // As runc: the caller is gone before the program runs, so a
+            // missing command fails create.
+            rt.create(&id, &create.bundle, create_options(&create, true)?)?;
             Ok(0)
         }
         Command::Start { id: i } => {
@@ -284,7 +286,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
-fn create_options(create: &CreateArgs) -> Result<CreateOptions> {
+fn create_options(create: &CreateArgs, check_command: bool) -> Result<CreateOptions> {
     let console = match &create.console_socket {
         Some(path) => Some(runtime::console::connect_socket(path)?),
         None => None,
@@ -295,6 +297,7 @@ fn create_options(create: &CreateArgs) -> Result<CreateOptions> {
         parent_death_signal: None,
         exec_error_prefix: "ctr-runtime: exec: ".into(),
         preserve_fds: create.preserve_fds.max(0),
+        check_command,
     })
 }
 
@@ -306,7 +309,8 @@ fn run(rt: &Runtime, create: &CreateArgs, detach: bool, keep: bool) -> Result<u8
         .ok()
         .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
         == Some(true);
-    let mut options = create_options(create)?;
+    // Waiting, the status says whether the command could run (127, 126).
+    let mut options = create_options(create, detach)?;
     // A terminal with nobody to hand it to: ours relays it, as runc's does.
     let relay = terminal && options.console.is_none() && !detach;
     let ours = if relay {
@@ -356,6 +360,7 @@ fn exec(rt: &Runtime, args: ExecArgs) -> Result<u8> {
             pid_file: args.pid_file.clone(),
             exec_error_prefix: "ctr-runtime: exec: ".into(),
             preserve_fds: args.preserve_fds.max(0),
+            check_command: args.detach,
         },
     )?;
     if args.detach {

@@ -55,6 +55,11 @@ pub struct CreateOptions {
     /// Descriptors 3 to 3+N-1 of the caller's go on to the container
     /// (`--preserve-fds`); every other one is closed.
     pub preserve_fds: i32,
+    /// Look the command up before `create` returns, as runc does, so that a
+    /// command missing from the image fails `create` (see
+    /// `command::find`): for a caller that is gone before the program runs.
+    /// Otherwise the program's status says it (127, 126), docker's way.
+    pub check_command: bool,
 }
 
 /// A container made, waiting for `start`: its PID 1 is a child of the
@@ -157,6 +162,7 @@ fn spawn(
         hooks: has_hooks,
         exec_error_prefix: &options.exec_error_prefix,
         preserve_fds: options.preserve_fds,
+        check_command: options.check_command,
     };
     // A PID namespace joined by path is entered by our children: set it for
     // the clone, then back.

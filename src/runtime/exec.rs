@@ -35,6 +35,9 @@ pub struct ExecOptions {
     pub exec_error_prefix: String,
     /// Descriptors 3 to 3+N-1 go on to the process (`--preserve-fds`).
     pub preserve_fds: i32,
+    /// Fail `exec` when the command cannot be found, as runc does (see
+    /// `CreateOptions::check_command`).
+    pub check_command: bool,
 }
 
 // ANCHOR: exec
@@ -84,6 +87,7 @@ pub fn exec(root: &Path, id: &ContainerId, process: &Process, options: ExecOptio
         console: options.console.as_ref(),
         prefix: &options.exec_error_prefix,
         preserve_fds: options.preserve_fds,
+        check_command: options.check_command,
     };
     // SAFETY: single-threaded here; the child only joins namespaces, clones
     // and exits.
@@ -151,6 +155,7 @@ struct Joiner<'a> {
     console: Option<&'a OwnedFd>,
     prefix: &'a str,
     preserve_fds: i32,
+    check_command: bool,
 }
 
 impl Joiner<'_> {
@@ -233,6 +238,9 @@ impl Joiner<'_> {
                 process.user().uid()
             )
         })?;
+        if self.check_command {
+            super::init::find_command(process)?;
+        }
         identity::reset_signals()
     }
 }

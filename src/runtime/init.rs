@@ -35,6 +35,8 @@ pub struct Init<'a> {
     pub hooks: bool,
     pub exec_error_prefix: &'a str,
     pub preserve_fds: i32,
+    /// Fail `create` when the command cannot be found (`CreateOptions`).
+    pub check_command: bool,
 }
 
 // ANCHOR: run
@@ -152,6 +154,9 @@ fn prepare(init: &Init) -> Result<()> {
             process.user().uid()
         )
     })?;
+    if init.check_command {
+        find_command(process)?;
+    }
     // Nothing but stdio, the fifo and the runtime's socket is left; the
     // socket goes at execve.
     if let Some(socket) = init.console {
@@ -161,6 +166,18 @@ fn prepare(init: &Init) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: prepare
+
+/// The command is there and may be run by this user, in this root: what
+/// runc checks before `ready` (see `command::find`).
+pub fn find_command(process: &oci_spec::runtime::Process) -> Result<()> {
+    let args = process.args().as_deref().unwrap_or_default();
+    let env = process.env().as_deref().unwrap_or_default();
+    let name = args
+        .first()
+        .context("process.args is empty: say what to run")?;
+    command::find(name, env).map_err(|failure| anyhow::anyhow!(failure.message))?;
+    Ok(())
+}
 
 /// Opens the fifo for writing: blocks until `start` opens it for reading.
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
