@@ -385,3 +385,28 @@ fn a_missing_command_fails_create_and_detached_exec_as_runcs_does() {
         out.both()
     );
 }
+
+#[test]
+fn home_is_the_users_when_config_json_has_none() {
+    // As runc and crun: podman leaves HOME out for a uid the image's passwd
+    // does not have.
+    let out = ok(r#"
+        bundle c
+        edit c '.process.env=["PATH=/bin"] | .process.args=["sh","-c","echo $HOME"]'
+        $R run --bundle /run/b/c c
+        edit c '.process.user.uid=1234'
+        $R run --bundle /run/b/c c
+        edit c '.process.env=["PATH=/bin","HOME=/given"]'
+        $R run --bundle /run/b/c c
+        edit c '.process.env=["PATH=/bin"] | .process.user.uid=0 | .process.args=["sleep","30"]'
+        $R create --bundle /run/b/c c && $R start c
+        $R exec --user 65534 c sh -c 'echo $HOME'
+        $R delete --force c
+    "#);
+    assert_eq!(
+        out.stdout,
+        "/root\n/\n/given\n/nonexistent\n",
+        "{}",
+        out.both()
+    );
+}

@@ -193,23 +193,26 @@ impl Joiner<'_> {
         // /proc/PID/exe from inside.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
-        if let Err(err) = self.prepare() {
-            _ = send(self.sync, format!("error:{err:#}").as_bytes());
-            return exit::FAILED.into();
-        }
+        let env = match self.prepare() {
+            Ok(env) => env,
+            Err(err) => {
+                _ = send(self.sync, format!("error:{err:#}").as_bytes());
+                return exit::FAILED.into();
+            }
+        };
         if send(self.sync, b"ready").is_err() {
             return exit::FAILED.into();
         }
         // SAFETY: closing our end of the socket pair before execve.
         unsafe { libc::close(self.sync.as_raw_fd()) };
         let args = self.process.args().clone().unwrap_or_default();
-        let env = self.process.env().clone().unwrap_or_default();
         let failure = command::exec(&args, &env);
         eprintln!("{}{}", self.prefix, failure.message);
         failure.status.into()
     }
 
-    fn prepare(&self) -> Result<()> {
+    /// Returns the environment to run the program with.
+    fn prepare(&self) -> Result<Vec<String>> {
         let mut keep = vec![self.sync.as_raw_fd()];
         keep.extend(self.console.map(|c| c.as_raw_fd()));
         keep.extend(3..3 + self.preserve_fds);
@@ -228,6 +231,7 @@ impl Joiner<'_> {
             // SAFETY: closing our copy of the console socket, used no more.
             unsafe { libc::close(socket.as_raw_fd()) };
         }
+        let env = super::init::environment(process);
         identity::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
         identity::become_user(process)?;
         let cwd = process.cwd();
@@ -239,8 +243,9 @@ impl Joiner<'_> {
             )
         })?;
         if self.check_command {
-            super::init::find_command(process)?;
+            super::init::find_command(process, &env)?;
         }
-        identity::reset_signals()
+        identity::reset_signals()?;
+        Ok(env)
     }
 }
