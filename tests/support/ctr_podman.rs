@@ -5,10 +5,15 @@
 //! What it took on this machine (docs/FACTS.md, "Peers"):
 //! - containers.conf of our own (CONTAINERS_CONF): `default_ulimits` below the
 //!   hard limits (no CAP_SYS_RESOURCE here), `cgroup_manager = "cgroupfs"`
-//!   (no systemd), `events_logger = "file"` (no journald);
-//! - `--cgroups=disabled`, and a cgroup2 mount on the sandbox's /sys/fs/cgroup:
-//!   crun refuses the host's hybrid layout, and the sandbox's fresh sysfs has
-//!   none at all ("invalid file system type on '/sys/fs/cgroup'");
+//!   (no systemd), `events_logger = "file"` (no journald), and ctr-runtime
+//!   among the runtimes that write their errors as JSON (podman then passes
+//!   it `--log-format=json --log FILE`, as it does runc and crun);
+//! - a cgroup2 mount over the sandbox's /sys/fs/cgroup: its own v2 tree
+//!   alone (the sandbox's cgroup namespace is rooted at the cgroup it made),
+//!   since crun refuses the host's hybrid layout and runc trips on the v1
+//!   trees the sandbox leaves out (cpuset); crun runs with
+//!   `--cgroups=disabled`; podman on runc (tests/runtime_podman.rs) makes its
+//!   cgroups there, below the sandbox's, which the sandbox removes;
 //! - tmp_dir, static_dir and volume_path left at their defaults: podman's
 //!   `container cleanup`, run by conmon when the container exits, does not
 //!   get our CONTAINERS_CONF, and with other paths it finds a "database
@@ -35,6 +40,7 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+runtime_supports_json = ["crun", "runc", "ctr-runtime"]
 [network]
 network_config_dir = "$PT/networks"
 CONF
