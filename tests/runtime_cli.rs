@@ -410,3 +410,44 @@ fn home_is_the_users_when_config_json_has_none() {
         out.both()
     );
 }
+
+/// The book's session: ctr-runtime driven by hand, through runtime-spec's
+/// states, on a busybox root made by scripts/mkrootfs.
+#[test]
+fn the_books_session_by_hand() {
+    let out = support::transcript::as_a_reader(
+        "ctr-runtime",
+        "",
+        &format!(
+            "{}\
+             show mkdir /run/demo\n\
+             show scripts/mkrootfs /run/demo/rootfs\n\
+             show cd /run/demo\n\
+             show ctr-runtime spec\n\
+             show 'jq \".process.args=[\\\"sleep\\\",\\\"600\\\"] | .process.terminal=false\" config.json > c && mv c config.json'\n\
+             show ctr-runtime create --bundle . demo\n\
+             show ctr-runtime state demo\n\
+             show 'ls /run/ctr-runtime/demo; ps -o pid,stat,args -p $(ctr-runtime state demo | jq .pid)'\n\
+             show ctr-runtime start demo\n\
+             show 'ctr-runtime state demo | jq -r .status; ls /run/ctr-runtime/demo'\n\
+             show ctr-runtime start demo\n\
+             show ctr-runtime delete demo\n\
+             show ctr-runtime kill demo KILL\n\
+             show 'sleep 0.1; ctr-runtime state demo | jq -c \"{{status, pid}}\"'\n\
+             show ctr-runtime delete demo\n\
+             show ctr-runtime state demo\n\
+             true\n",
+            support::transcript::SHOW
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    support::transcript::check_session(
+        "ctr-runtime-by-hand.txt",
+        &out.stdout,
+        &[
+            (r#""pid": \d+"#, r#""pid": <pid>"#),
+            (r"(?m)^ *\d+ S", "<pid> S"),
+            (r#""created": "[^"]*""#, r#""created": "<time>""#),
+        ],
+    );
+}
