@@ -130,8 +130,9 @@ const LIFE: &[(&str, &str, &str)] = &[
     ),
     (
         "stop: PID 1 with a handler for SIGTERM exits at once",
-        "$PR run -d --network none --name t busybox sh -c 'trap \"exit 7\" TERM; sleep 300 & wait' >/dev/null
-         sleep 0.5; $PR stop -t 10 t >/dev/null; $PR inspect -f '{{.State.ExitCode}}' t; $PR rm t >/dev/null",
+        "$PR run -d --network none --name t busybox sh -c 'trap \"exit 7\" TERM; echo trapped; sleep 300 & wait' >/dev/null
+         wait_for sh -c \"$PR logs t | grep -q trapped\"
+         $PR stop -t 10 t >/dev/null; $PR inspect -f '{{.State.ExitCode}}' t; $PR rm t >/dev/null",
         "7\n",
     ),
     (
