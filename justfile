@@ -19,6 +19,10 @@ diff N:
 tags:
     @scripts/tags
 
+# Check your solution to challenge N.M of the book (e.g. `just check-challenge 5.1`; root)
+check-challenge ID:
+    @scripts/check-challenge "$1"
+
 # Remove what lessons 5 and 6 made on the host: bridge0, the NAT and FORWARD rules, the leases
 net-down:
     @scripts/step 6 net-down
@@ -34,6 +38,10 @@ sandbox *CMD:
 # A shell in a sandbox with the test images' registry at 127.0.0.1:5000, for lessons 4 to 6 offline (--auth: with tokens, as Docker Hub)
 registry *CMD:
     @scripts/registry "$@"
+
+# Run CMD (default: a shell) as root in a disposable Debian 12 VM: its stock kernel, cgroup v2 (e.g. `just vm just step 1 hostname`)
+vm *CMD:
+    @scripts/vm "$@"
 
 # Build the book and fail on any missing include, anchor or link; `just book serve` to read it
 book *ARGS:

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
-use ctr::container::{join, lifecycle};
+use ctr::container::{join, lifecycle, stats};
 use ctr::image::Store;
 
 #[derive(Subcommand)]
@@ -53,6 +53,14 @@ pub enum Lifecycle {
         #[arg(short = 's', long = "signal", default_value = "KILL")]
         signal: String,
         #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show what running containers use: CPU, memory, processes
+    Stats {
+        /// Print one table and exit, instead of redrawing it every second
+        #[arg(long)]
+        no_stream: bool,
+        /// The containers [default: every running one]
         names: Vec<String>,
     },
     /// Remove containers
@@ -122,6 +130,24 @@ pub fn dispatch(store: &Store, command: Lifecycle) -> Result<u8> {
         Lifecycle::Kill { signal, names } => {
             let signal = lifecycle::parse_signal(&signal)?;
             each(&names, "killing", &|n| lifecycle::kill(store, n, signal))
+        }
+        Lifecycle::Stats { no_stream, names } => {
+            use std::io::{IsTerminal, Write};
+            let terminal = std::io::stdout().is_terminal();
+            loop {
+                let lines = stats::sample(store, &names, Duration::from_millis(500))?;
+                let mut out = std::io::stdout().lock();
+                if terminal && !no_stream {
+                    // Redrawn in place, as docker's: clear and go home.
+                    write!(out, "\x1b[2J\x1b[H")?;
+                }
+                write!(out, "{}", stats::table(&lines))?;
+                out.flush()?;
+                if no_stream {
+                    return Ok(0);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
         }
         Lifecycle::Rm { force, names } => {
             each(&names, "removing", &|n| lifecycle::rm(store, n, force))

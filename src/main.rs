@@ -47,7 +47,7 @@ enum Command {
         images: Vec<String>,
     },
     /// Run a command in a new container
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     #[command(flatten)]
     Lifecycle(lifecycle_cli::Lifecycle),
     /// Find what ctr left on this host (check), or remove all it made (reset)
@@ -69,6 +69,7 @@ enum System {
 
 // ANCHOR: run_args
 #[derive(clap::Args)]
+#[command(override_usage = "ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
 struct RunArgs {
     /// Name the container
     #[arg(long)]
@@ -109,13 +110,44 @@ struct RunArgs {
     /// Network: bridge (its own address, NAT), host (the host's) or none (a loopback only)
     #[arg(long, default_value = "bridge")]
     network: String,
-    /// The image (name or ID)
-    image: String,
-    /// The command and its arguments [default: the image's]
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    cmd: Vec<String>,
+    /// Memory limit: bytes, or with a unit (32m, 1g)
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    memory: Option<String>,
+    /// Memory and swap together (-1: unlimited swap) [default: twice --memory]
+    #[arg(long, value_name = "BYTES")]
+    memory_swap: Option<String>,
+    /// A soft memory limit, below --memory
+    #[arg(long, value_name = "BYTES")]
+    memory_reservation: Option<String>,
+    /// How many CPUs' worth of time, such as 0.5
+    #[arg(long, value_name = "N")]
+    cpus: Option<String>,
+    /// CPU shares: a relative weight, 1024 the default
+    #[arg(short = 'c', long, value_name = "N")]
+    cpu_shares: Option<u64>,
+    /// The CPUs it may run on, such as 0-3,5
+    #[arg(long, value_name = "CPUS")]
+    cpuset_cpus: Option<String>,
+    /// At most this many processes (0 or -1: no limit)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// The image (name or ID), then the command and its arguments [default: the image's]
+    // Options end at the image, as docker's do: `ctr run busybox sh -c 'echo
+    // hi'` gives `-c` to sh, not to ctr (trailing_var_arg, one positional).
+    #[arg(required = true, trailing_var_arg = true, value_name = "IMAGE")]
+    image_and_cmd: Vec<String>,
 }
 // ANCHOR_END: run_args
+
+impl RunArgs {
+    fn image(&self) -> &str {
+        &self.image_and_cmd[0]
+    }
+
+    fn cmd(&self) -> &[String] {
+        &self.image_and_cmd[1..]
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -204,8 +236,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
             system(cli.root, command)
         }
         Command::Run(args) => {
-            let image = args.image.clone();
-            run(cli.root, args).with_context(|| format!("running {image}"))
+            let image = args.image().to_string();
+            run(cli.root, *args).with_context(|| format!("running {image}"))
         }
     }
 }
@@ -253,9 +285,10 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
     require_root("running containers")?;
     let store = store(root)?;
     // docker's: an image that is not here is pulled first.
-    ctr::registry::pull::ensure(&store, &args.image)?;
+    ctr::registry::pull::ensure(&store, args.image())?;
+    let cmd = args.cmd().to_vec();
     let request = Request {
-        image: args.image,
+        image: args.image().to_string(),
         name: args.name,
         rm: args.rm,
         init: args.init,
@@ -265,9 +298,18 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
         detach: args.detach,
         network,
         ports,
+        limits: ctr::container::limits::Limits {
+            memory: args.memory,
+            memory_swap: args.memory_swap,
+            memory_reservation: args.memory_reservation,
+            cpus: args.cpus,
+            cpu_shares: args.cpu_shares,
+            cpuset_cpus: args.cpuset_cpus,
+            pids_limit: args.pids_limit,
+        },
         options: RunOptions {
             entrypoint: args.entrypoint,
-            cmd: args.cmd,
+            cmd,
             env: args.env,
             workdir: args.workdir,
             user: args.user,
@@ -285,7 +327,7 @@ mod tests {
     fn run_args(words: &[&str]) -> RunArgs {
         let argv = ["ctr", "run"].iter().chain(words);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Run(args) => args,
+            Command::Run(args) => *args,
             _ => panic!("not run"),
         }
     }
@@ -295,8 +337,8 @@ mod tests {
         let a = run_args(&["-it", "--rm", "-e", "A=1", "busybox", "ls", "-l", "--rm"]);
         assert!(a.interactive && a.tty && a.rm);
         assert_eq!(a.env, ["A=1"]);
-        assert_eq!(a.image, "busybox");
-        assert_eq!(a.cmd, ["ls", "-l", "--rm"]);
+        assert_eq!(a.image(), "busybox");
+        assert_eq!(a.cmd(), ["ls", "-l", "--rm"]);
     }
 
     #[test]
@@ -328,7 +370,19 @@ mod tests {
         assert_eq!(a.hostname.as_deref(), Some("h"));
         assert!(a.init);
         assert_eq!(a.env, ["B", "C=3"]);
-        assert!(a.cmd.is_empty());
+        assert!(a.cmd().is_empty());
+    }
+
+    #[test]
+    fn options_end_at_the_image_even_dockers_short_ones() {
+        let a = run_args(&["-m", "32m", "busybox", "sh", "-c", "echo hi", "-m", "--rm"]);
+        assert_eq!(a.memory.as_deref(), Some("32m"));
+        assert!(!a.rm);
+        assert_eq!(a.cmd(), ["sh", "-c", "echo hi", "-m", "--rm"]);
+        let a = run_args(&["-c", "512", "--pids-limit", "-1", "img", "-c"]);
+        assert_eq!(a.cpu_shares, Some(512));
+        assert_eq!(a.pids_limit, Some(-1));
+        assert_eq!(a.cmd(), ["-c"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! temporary files under CTR_ROOT). `reset` removes every container and all
 //! of that, with the same teardown functions that `rm` uses, then the store.
 
+use crate::runtime::cgroups::{Cgroup, Layout};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
@@ -268,6 +269,26 @@ pub fn check(store: &Store) -> Result<Vec<Leftover>> {
             );
         }
     }
+    // A container's cgroup, /ctr/ID, outlives a monitor killed before its
+    // teardown.
+    if let Ok(layout) = Layout::detect() {
+        let mut seen = BTreeSet::new();
+        for dir in Cgroup::new(layout, Path::new("/ctr")).dirs() {
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                if !entry.path().is_dir() || containers.alive().any(|r| r.id.as_str() == id) {
+                    continue;
+                }
+                if seen.insert(id.clone()) {
+                    note(
+                        "cgroup",
+                        format!("/ctr/{id}"),
+                        format!("container {} is not running", &id[..id.len().min(12)]),
+                    );
+                }
+            }
+        }
+    }
     let ipam = Ipam::open(store.root())?;
     let lock = ipam.lock()?;
     for (address, holder) in ipam.leases(&lock)? {
@@ -357,6 +378,8 @@ pub fn reset(root: &Path) -> Result<Vec<String>> {
                 }
                 "runtime" => crate::runtime::ContainerId::parse(&leftover.name)
                     .and_then(|id| container::runtime(&store).delete(&id, true)),
+                "cgroup" => Layout::detect()
+                    .and_then(|layout| Cgroup::new(layout, Path::new(&leftover.name)).remove()),
                 // `rm` unmounted those of its container already.
                 "mount" => match nix::mount::umount2(
                     Path::new(&leftover.name),

@@ -30,8 +30,8 @@ monitor=$(jq -r .monitor /run/ctr/containers/$id/container.json)
 pid=$(jq -r .pid /run/ctr/runtime/$id/state.json)
 kill -KILL "$monitor" "$pid"
 wait_for sh -c "$C ps -a | grep -q 'Exited (137)'"
-# The killed monitor left the container's rootfs mounted and the runtime's
-# state behind. What else a crash can leave: a veth on the bridge whose
+# The killed monitor left the container's rootfs mounted, its cgroup, and
+# the runtime's state behind. What else a crash can leave: a veth on the bridge whose
 # container's namespace is gone, a pull's temporary file.
 ip link add vethfeedc0ffe type veth peer name feedpeer
 ip link set vethfeedc0ffe master ctr0
@@ -73,6 +73,7 @@ test -e /run/ctr/images || echo "no images"
         "lease 10.201.0.2: held by container ".to_string() + &id + ", which is gone",
         format!("mount /run/ctr/containers/{id}"),
         format!("runtime {id}"),
+        format!("cgroup /ctr/{id}"),
         "tmp /run/ctr/tmp/layer-123-456: left by an interrupted pull, import or run".to_string(),
         "check=1".to_string(),
     ] {

@@ -240,6 +240,10 @@ pub struct PsLine {
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
     pub networks: String,
+    /// The kernel's OOM killer killed a process of it (docker inspect's
+    /// State.OOMKilled).
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
 }
 
 pub fn ps_lines(store: &Store, all: bool, now: u64) -> Result<Vec<PsLine>> {
@@ -252,6 +256,7 @@ pub fn ps_lines(store: &Store, all: bool, now: u64) -> Result<Vec<PsLine>> {
         .filter(|(status, _)| all || !matches!(status, Status::Exited(_)))
         .map(|(status, r)| {
             let since = |t: u64| crate::show::age(now.saturating_sub(t));
+            let oom = r.exit.as_ref().is_some_and(|e| e.oom_killed);
             let (state_word, status_text) = match status {
                 Status::Created => ("created", "Created".to_string()),
                 Status::Running { .. } => (
@@ -261,8 +266,9 @@ pub fn ps_lines(store: &Store, all: bool, now: u64) -> Result<Vec<PsLine>> {
                 Status::Exited(code) => (
                     "exited",
                     format!(
-                        "Exited ({code}) {}",
-                        since(r.exit.as_ref().map_or(r.created, |e| e.finished))
+                        "Exited ({code}) {}{}",
+                        since(r.exit.as_ref().map_or(r.created, |e| e.finished)),
+                        if oom { " (OOM killed)" } else { "" }
                     ),
                 ),
             };
@@ -286,6 +292,7 @@ pub fn ps_lines(store: &Store, all: bool, now: u64) -> Result<Vec<PsLine>> {
                 names: r.name.clone(),
                 ip_address: r.address.map(|a| a.to_string()).unwrap_or_default(),
                 networks: r.network.to_string(),
+                oom_killed: oom,
             }
         })
         .collect())
@@ -364,6 +371,7 @@ mod tests {
             names: name.into(),
             ip_address: String::new(),
             networks: "bridge".into(),
+            oom_killed: false,
         };
         let table = ps_table(&[line("0123456789ab", "r")]);
         let lines: Vec<&str> = table.lines().collect();

@@ -13,8 +13,10 @@
 
 pub mod join;
 pub mod lifecycle;
+pub mod limits;
 pub mod overlay;
 pub mod spec;
+pub mod stats;
 pub mod tty;
 
 use std::fs::{self, File};
@@ -52,6 +54,8 @@ pub struct Request {
     pub network: Mode,
     /// `-p`, checked and parsed.
     pub ports: Vec<Port>,
+    /// `--memory`, `--cpus`, `--pids-limit`...
+    pub limits: limits::Limits,
     /// The options that shape the process (cmd, env, user...).
     pub options: RunOptions,
 }
@@ -92,6 +96,9 @@ pub struct Exit {
     pub code: u8,
     /// When, in seconds since the epoch.
     pub finished: u64,
+    /// The kernel's OOM killer killed a process of it (docker's OOMKilled).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// What `ps` shows and what the commands check.
@@ -218,6 +225,8 @@ fn monitor(
 ) -> Result<u8> {
     let result = start_and_wait(store, request, &mut record, dir, decided, ready);
     let status = *result.as_ref().unwrap_or(&exit::FAILED);
+    // Read before teardown removes the cgroup that counts it.
+    let decided_oom = runtime(store).oom_killed(&record.id);
     let errors = teardown(store, &record, dir);
     let mut errors: Vec<String> = errors.into_iter().map(|e| format!("{e:#}")).collect();
     let cleanup = if request.rm {
@@ -226,6 +235,7 @@ fn monitor(
         record.exit = Some(Exit {
             code: status,
             finished: crate::image::store::now(),
+            oom_killed: decided_oom,
         });
         write_record(store, dir, &record)
     };
@@ -350,6 +360,9 @@ struct Decided {
     overlay: Overlay,
     process: config::Process,
     hostname: String,
+    /// `linux.resources`, and the cgroup layout that will hold them.
+    resources: Option<oci_spec::runtime::LinuxResources>,
+    cgroups: Option<runtime::cgroups::Layout>,
 }
 
 // ANCHOR: create
@@ -390,6 +403,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     options.tty = request.tty;
     let lookup = |k: &str| std::env::var(k).ok();
     let process = config::plan(&config.config, &options, &lookup)?;
+    let (resources, cgroups) = plan_limits(&request.limits)?;
 
     let name = request
         .name
@@ -458,10 +472,42 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
             overlay,
             process,
             hostname,
+            resources,
+            cgroups,
         },
     ))
 }
 // ANCHOR_END: create
+
+/// The limits as config.json's resources, checked by docker's rules
+/// against this machine, and the cgroup layout (a container gets a cgroup
+/// of its own wherever there is a cgroup filesystem; limits need one).
+fn plan_limits(
+    asked: &limits::Limits,
+) -> Result<(
+    Option<oci_spec::runtime::LinuxResources>,
+    Option<runtime::cgroups::Layout>,
+)> {
+    let layout = runtime::cgroups::Layout::detect();
+    let machine = limits::Machine {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        swap_limit: match &layout {
+            Ok(runtime::cgroups::Layout::V1(trees)) => trees
+                .get("memory")
+                .is_some_and(|m| m.join("memory.memsw.limit_in_bytes").exists()),
+            _ => true,
+        },
+    };
+    let (resources, warnings) = limits::resources(asked, &machine)?;
+    for warning in warnings {
+        eprintln!("WARNING: {warning}");
+    }
+    match layout {
+        Ok(layout) => Ok((resources, Some(layout))),
+        Err(err) if resources.is_some() => Err(err.context("limits need a cgroup filesystem")),
+        Err(_) => Ok((None, None)),
+    }
+}
 
 // ANCHOR: bundle
 /// Makes the bundle: the rootfs mounted, the user looked up in the image,
@@ -492,12 +538,24 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
         terminal,
         init: request.init,
         etc_dir: Some(dir),
+        cgroup: decided.cgroups.as_ref().map(|layout| spec::CgroupPlan {
+            path: PathBuf::from("/ctr").join(id_of(dir)),
+            namespace: layout.version() == runtime::cgroups::Version::V2,
+            resources: decided.resources.clone(),
+        }),
     };
     let json = serde_json::to_vec_pretty(&spec::spec(&plan))?;
     let path = dir.join("config.json");
     fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
 }
 // ANCHOR_END: bundle
+
+/// The container's ID: the name of its directory.
+fn id_of(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
 
 /// A file of the image's, read inside its root (an image's /etc may be a
 /// symlink: followed within the root, never to the host's); None when the

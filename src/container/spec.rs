@@ -32,6 +32,17 @@ pub struct Plan<'a> {
     /// The directory of the container's own /etc/hostname, hosts and
     /// resolv.conf, bound over the image's (none: the image's own).
     pub etc_dir: Option<&'a Path>,
+    /// Its cgroup, when the machine has a cgroup filesystem.
+    pub cgroup: Option<CgroupPlan>,
+}
+
+/// A cgroup per container, cgroupfs-style: `/ctr/ID`, with the limits.
+pub struct CgroupPlan {
+    pub path: PathBuf,
+    /// A cgroup namespace of its own, so that /sys/fs/cgroup inside shows
+    /// the container's cgroup as the top (docker's default on v2).
+    pub namespace: bool,
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
 }
 
 /// The files of [`Plan::etc_dir`], and where each goes, as docker does.
@@ -88,6 +99,9 @@ pub fn spec(plan: &Plan) -> Spec {
     if plan.network.own_namespace() {
         namespaces.push(LinuxNamespaceType::Network);
     }
+    if plan.cgroup.as_ref().is_some_and(|c| c.namespace) {
+        namespaces.push(LinuxNamespaceType::Cgroup);
+    }
     let namespaces: Vec<LinuxNamespace> = namespaces
         .into_iter()
         .map(|typ| {
@@ -103,7 +117,8 @@ pub fn spec(plan: &Plan) -> Spec {
     linux.set_namespaces(Some(namespaces));
     linux.set_readonly_paths(Some(READONLY_PATHS.map(String::from).to_vec()));
     linux.set_masked_paths(None);
-    linux.set_resources(None);
+    linux.set_resources(plan.cgroup.as_ref().and_then(|c| c.resources.clone()));
+    linux.set_cgroups_path(plan.cgroup.as_ref().map(|c| c.path.clone()));
     linux.set_devices(None);
     linux.set_seccomp(None);
 
@@ -225,6 +240,7 @@ pub fn template() -> Spec {
         terminal: Some(None),
         init: false,
         etc_dir: None,
+        cgroup: None,
     })
 }
 
@@ -246,6 +262,7 @@ mod tests {
             terminal: None,
             init: false,
             etc_dir: Some(Path::new("/var/lib/ctr/containers/x")),
+            cgroup: None,
         }
     }
 

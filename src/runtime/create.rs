@@ -26,8 +26,10 @@ use nix::unistd::{mkfifo, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::bundle::Bundle;
+use super::cgroups::{Cgroup, Layout};
 use super::init::{self, Init};
 use super::state::{Saved, State, Status};
+use super::supported::asks_nothing;
 use super::{hooks, ContainerId};
 
 /// The fifo that holds a created container back until `start`.
@@ -133,7 +135,12 @@ fn spawn(
         .open(&fifo_path)
         .with_context(|| format!("opening {}", fifo_path.display()))?
         .into();
-    let (flags, joined, pid_ns) = namespaces(&bundle.spec)?;
+    let (mut flags, joined, pid_ns) = namespaces(&bundle.spec)?;
+    // A new cgroup namespace is rooted at the cgroup of the process that
+    // makes it: the init makes it itself, once it is in its own cgroup.
+    let new_cgroup_ns = flags.contains(CloneFlags::CLONE_NEWCGROUP);
+    flags.remove(CloneFlags::CLONE_NEWCGROUP);
+    let cgroup = cgroup_for(&bundle.spec, id)?;
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -163,6 +170,7 @@ fn spawn(
         exec_error_prefix: &options.exec_error_prefix,
         preserve_fds: options.preserve_fds,
         check_command: options.check_command,
+        new_cgroup_ns,
     };
     // A PID namespace joined by path is entered by our children: set it for
     // the clone, then back.
@@ -192,10 +200,26 @@ fn spawn(
         setns(own, CloneFlags::CLONE_NEWPID).context("returning to our PID namespace")?;
     }
     drop(theirs);
-    let talked = talk(&ours, id, bundle, pid);
+    let talked = (|| {
+        // In its cgroup, limits written, before it does anything (runc:
+        // "so that no children can escape").
+        if let Some(cgroup) = &cgroup {
+            let resources = bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref());
+            cgroup.create(resources)?;
+            cgroup.add(pid.as_raw())?;
+        }
+        talk(&ours, id, bundle, pid)
+    })();
     if let Err(err) = talked {
         _ = kill(pid, Signal::SIGKILL);
         _ = waitpid(pid, None);
+        if let Some(cgroup) = &cgroup {
+            _ = cgroup.remove();
+        }
         return Err(err);
     }
     let saved = Saved {
@@ -209,6 +233,7 @@ fn spawn(
         created: crate::show::now_rfc3339(),
         annotations: annotations.into_iter().collect(),
         hooks: bundle.spec.hooks().clone(),
+        cgroup,
     };
     saved.save(root)?;
     Ok(Created { pid })
@@ -289,6 +314,25 @@ pub fn receive(sync: &OwnedFd) -> Result<Vec<u8>> {
     buf.truncate(n);
     Ok(buf)
 }
+
+// ANCHOR: cgroup_for
+/// The container's cgroup: `linux.cgroupsPath` from the top of the tree,
+/// or, when only limits are asked, one of ctr-runtime's own. None when
+/// neither: the container stays in the runtime's cgroup, as runc's would.
+fn cgroup_for(spec: &Spec, id: &ContainerId) -> Result<Option<Cgroup>> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let asks = linux
+        .resources()
+        .as_ref()
+        .is_some_and(|r| serde_json::to_value(r).is_ok_and(|v| !asks_nothing(&v)));
+    let path = match (linux.cgroups_path(), asks) {
+        (Some(path), _) if !path.as_os_str().is_empty() => path.clone(),
+        (_, true) => PathBuf::from("/ctr-runtime").join(id),
+        _ => return Ok(None),
+    };
+    Ok(Some(Cgroup::new(Layout::detect()?, &path)))
+}
+// ANCHOR_END: cgroup_for
 
 /// The clone flags of the namespaces made new, the descriptors of those
 /// joined by path (PID apart: see `spawn`).

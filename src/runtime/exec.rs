@@ -81,6 +81,7 @@ pub fn exec(root: &Path, id: &ContainerId, process: &Process, options: ExecOptio
     )
     .context("making the socket pair to the new process")?;
     let joiner = Joiner {
+        cgroup: saved.cgroup.as_ref(),
         process,
         namespaces: &namespaces,
         sync: &theirs,
@@ -149,6 +150,9 @@ fn said(message: &[u8]) -> String {
 }
 
 struct Joiner<'a> {
+    /// The container's cgroup: the intermediate joins it first, so that
+    /// the process is born in it (limits and all) and cannot escape it.
+    cgroup: Option<&'a super::cgroups::Cgroup>,
     process: &'a Process,
     namespaces: &'a [(CloneFlags, OwnedFd)],
     sync: &'a OwnedFd,
@@ -162,6 +166,9 @@ impl Joiner<'_> {
     /// In the intermediate: joins, clones the process, reports its PID.
     fn join_and_clone(&self) -> i32 {
         let result = (|| -> Result<Pid> {
+            if let Some(cgroup) = self.cgroup {
+                cgroup.add(std::process::id() as i32)?;
+            }
             for (flag, fd) in self.namespaces {
                 setns(fd, *flag).with_context(|| format!("joining the namespace {flag:?}"))?;
             }

@@ -37,6 +37,8 @@ pub struct Init<'a> {
     pub preserve_fds: i32,
     /// Fail `create` when the command cannot be found (`CreateOptions`).
     pub check_command: bool,
+    /// Make a cgroup namespace, once in the cgroup the runtime put us in.
+    pub new_cgroup_ns: bool,
 }
 
 // ANCHOR: run
@@ -106,6 +108,14 @@ fn prepare(init: &Init) -> Result<Vec<String>> {
     for (flag, fd) in init.joined {
         setns(fd, *flag).with_context(|| format!("joining the namespace {flag:?}"))?;
     }
+    // Where our cgroups are, seen from the runtime's cgroup namespace: a
+    // v1 cgroup mount binds them. Read before a cgroup namespace of our
+    // own would name each of them "/".
+    let cgroup_views = rootfs::cgroup_hierarchies()?;
+    if init.new_cgroup_ns {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .context("making the container's cgroup namespace")?;
+    }
     let spec = init.spec;
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sethostname(name).with_context(|| format!("setting the hostname to {name:?}"))?;
@@ -117,7 +127,7 @@ fn prepare(init: &Init) -> Result<Vec<String>> {
                 .with_context(|| format!("setting the domain name to {name:?}"));
         }
     }
-    rootfs::prepare(spec, init.rootfs)?;
+    rootfs::prepare(spec, init.rootfs, &cgroup_views)?;
     if init.hooks {
         send(init.sync, b"hooks")?;
         if receive(init.sync)? != b"go" {

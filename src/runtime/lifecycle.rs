@@ -152,6 +152,9 @@ pub fn delete(root: &Path, id: &ContainerId, force: bool) -> Result<()> {
         }
         Status::Stopped => {}
     }
+    if let Some(cgroup) = &saved.cgroup {
+        cgroup.remove()?;
+    }
     if let Some(list) = saved.hooks.as_ref().and_then(|h| h.poststop().clone()) {
         let mut state = saved.state(root);
         state.status = Status::Stopped;
@@ -179,6 +182,10 @@ pub fn ps(root: &Path, id: &ContainerId) -> Result<Vec<i32>> {
 }
 
 fn pids(saved: &Saved) -> Result<Vec<i32>> {
+    // Its cgroup says exactly; without one, its PID namespace does.
+    if let Some(cgroup) = &saved.cgroup {
+        return Ok(cgroup.pids());
+    }
     let ns = |pid: i32| {
         fs::metadata(format!("/proc/{pid}/ns/pid"))
             .ok()

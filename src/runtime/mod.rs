@@ -15,11 +15,13 @@
 //!   the root filesystem ([`rootfs`], [`in_root`], [`mount_options`]), the
 //!   terminal ([`console`]), the identity ([`identity`]), the wait for
 //!   `start`, execve ([`command`]), or an init that stays PID 1 ([`reaper`]);
+//! - [`cgroups`]: the container's cgroup and `linux.resources`, v1 and v2;
 //! - [`lifecycle`]: start, kill, delete, state, list, ps;
 //! - [`exec`]: a process joining a running container;
 //! - [`hooks`], [`features`], and [`state`], what is kept between commands.
 
 pub mod bundle;
+pub mod cgroups;
 pub mod command;
 pub mod console;
 pub mod create;
@@ -103,6 +105,22 @@ impl Runtime {
 
     pub fn exec(&self, id: &ContainerId, process: &Process, options: ExecOptions) -> Result<Pid> {
         exec::exec(&self.root, id, process, options)
+    }
+
+    /// Whether the OOM killer killed a process of the container (read
+    /// before `delete`, which removes the cgroup that counts it).
+    pub fn oom_killed(&self, id: &ContainerId) -> bool {
+        state::Saved::load(&self.root, id)
+            .ok()
+            .and_then(|s| s.cgroup)
+            .is_some_and(|c| c.oom_kills() > 0)
+    }
+
+    /// The container's use of memory, CPU and PIDs, from its cgroup.
+    pub fn usage(&self, id: &ContainerId) -> Result<Option<cgroups::Usage>> {
+        Ok(state::Saved::load(&self.root, id)?
+            .cgroup
+            .map(|c| c.usage()))
     }
 }
 

@@ -19,7 +19,7 @@ use super::mount_options;
 
 // ANCHOR: prepare
 /// Everything before pivot_root, in runc's order.
-pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<()> {
+pub fn prepare(spec: &Spec, rootfs: &Path, cgroups: &[(PathBuf, String)]) -> Result<()> {
     let linux = spec.linux().clone().unwrap_or_default();
     // The new namespace is a copy of the caller's, propagation included: on
     // a host where / is shared (systemd), our mounts would appear there too.
@@ -43,7 +43,7 @@ pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<()> {
     let root = Root::open(rootfs)?;
     let mounts = spec.mounts().clone().unwrap_or_default();
     for m in &mounts {
-        mount_one(&root, m).with_context(|| {
+        mount_one(&root, m, cgroups).with_context(|| {
             format!(
                 "mounting {} ({})",
                 m.destination().display(),
@@ -109,7 +109,7 @@ pub fn finish(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-fn mount_one(root: &Root, m: &Mount) -> Result<()> {
+fn mount_one(root: &Root, m: &Mount, cgroups: &[(PathBuf, String)]) -> Result<()> {
     let options = mount_options::parse(m.options().as_deref().unwrap_or_default())?;
     let typ = m.typ().clone().unwrap_or_default();
     let source = m.source().clone().unwrap_or_default();
@@ -125,7 +125,7 @@ fn mount_one(root: &Root, m: &Mount) -> Result<()> {
     // mount, which the descriptor, taken before it, does not name: its path.
     let mounted = || fs::read_link(&at).context("resolving the mount's path");
     match typ.as_str() {
-        "cgroup" | "cgroup2" => mount_cgroup(&at, &options)?,
+        "cgroup" | "cgroup2" => mount_cgroup(&at, &options, cgroups)?,
         _ if is_bind => {
             let bind = options.bind.unwrap_or(MsFlags::MS_BIND);
             mount(Some(&source), &at, None::<&str>, bind, None::<&str>)
@@ -168,7 +168,11 @@ fn mount_one(root: &Root, m: &Mount) -> Result<()> {
 /// some hosts), as runc does: a tmpfs with each hierarchy's directory of
 /// this process bound into it, so that the container sees its own cgroups,
 /// named as on the host.
-fn mount_cgroup(at: &Path, options: &mount_options::Options) -> Result<()> {
+fn mount_cgroup(
+    at: &Path,
+    options: &mount_options::Options,
+    cgroups: &[(PathBuf, String)],
+) -> Result<()> {
     let flags = options.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     let read_only = options.flags.contains(MsFlags::MS_RDONLY);
     if crate::runtime::cgroup_v2_only() {
@@ -190,7 +194,7 @@ fn mount_cgroup(at: &Path, options: &mount_options::Options) -> Result<()> {
         .context("mounting the tmpfs for the cgroup hierarchies")?;
     let dir = PathBuf::from(at);
     let here = fs::read_link(&dir).unwrap_or(dir);
-    for (mountpoint, path) in cgroup_hierarchies()? {
+    for (mountpoint, path) in cgroups {
         let Some(name) = mountpoint.file_name() else {
             continue;
         };
@@ -238,7 +242,7 @@ fn mount_cgroup(at: &Path, options: &mount_options::Options) -> Result<()> {
 
 /// (mount point, this process's cgroup in it) of every cgroup hierarchy
 /// mounted here, v1 ones and a v2 one alike.
-fn cgroup_hierarchies() -> Result<Vec<(PathBuf, String)>> {
+pub fn cgroup_hierarchies() -> Result<Vec<(PathBuf, String)>> {
     let own = fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
     let mountinfo =
         fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;

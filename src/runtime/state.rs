@@ -56,6 +56,9 @@ pub struct Saved {
     /// (config.json may be gone by then: containerd removes bundles).
     #[serde(default)]
     pub hooks: Option<Hooks>,
+    /// Its cgroup, if it has one: `delete` removes it, `exec` joins it.
+    #[serde(default)]
+    pub cgroup: Option<super::cgroups::Cgroup>,
 }
 
 /// runtime-spec's state, with runc's extra fields (`rootfs`, `created`,
@@ -198,6 +201,7 @@ mod tests {
             created: String::new(),
             annotations: BTreeMap::new(),
             hooks: None,
+            cgroup: None,
         };
         assert!(saved(start).alive());
         assert!(!saved(start + 1).alive());

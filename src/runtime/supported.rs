@@ -42,6 +42,17 @@ pub const IMPLEMENTED: &[&str] = &[
     "linux.devices[].*",
     "linux.sysctl.*",
     "linux.rootfsPropagation",
+    "linux.cgroupsPath",
+    "linux.resources.memory.limit",
+    "linux.resources.memory.reservation",
+    "linux.resources.memory.swap",
+    "linux.resources.cpu.shares",
+    "linux.resources.cpu.quota",
+    "linux.resources.cpu.period",
+    "linux.resources.cpu.cpus",
+    "linux.resources.cpu.mems",
+    "linux.resources.pids.limit",
+    "linux.resources.devices[].*",
     "hooks.createRuntime[].*",
     "hooks.poststart[].*",
     "hooks.poststop[].*",
@@ -111,7 +122,7 @@ fn walk(value: &Value, path: &str, found: &mut Vec<String>) {
 
 /// Nothing asked: an empty value, or a container of empty values only
 /// (`"resources": {"devices": []}`).
-fn asks_nothing(value: &Value) -> bool {
+pub fn asks_nothing(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::Bool(b) => !b,
@@ -179,7 +190,7 @@ mod tests {
             "process": {"args": ["sh"], "apparmorProfile": "docker-default", "selinuxLabel": ""},
             "linux": {
                 "seccomp": {"defaultAction": "SCMP_ACT_ERRNO"},
-                "resources": {"memory": {"limit": 1024}},
+                "resources": {"memory": {"limit": 1024, "swappiness": 10}, "blockIO": {"weight": 10}},
                 "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
             },
             "mounts": [{"destination": "/x", "type": "bind", "source": "/y", "uidMappings": [{"size": 1}]}],
@@ -192,7 +203,8 @@ mod tests {
             found,
             [
                 "hooks.prestart",
-                "linux.resources",
+                "linux.resources.blockIO",
+                "linux.resources.memory.swappiness",
                 "linux.seccomp",
                 "linux.uidMappings",
                 "mounts[].uidMappings",

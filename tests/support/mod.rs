@@ -17,6 +17,7 @@ pub mod hostile;
 pub mod network;
 pub mod registry;
 pub mod transcript;
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,11 +48,16 @@ pub fn require_root() {
 
 /// Builds every lesson once per test binary (cargo test builds only the test
 /// targets of this package) and returns the path of lesson `crate_name`.
+/// With `CTR_TESTS_PREBUILT=1` (set by the VM tier, support/vm.rs, which
+/// built them on the host before booting the guest) it takes them as built.
 pub fn binary(crate_name: &str) -> PathBuf {
     // Every test that runs a binary needs root: say so before anything fails.
     require_root();
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
+        if std::env::var_os("CTR_TESTS_PREBUILT").is_some_and(|v| v == "1") {
+            return;
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--workspace", "--bins"])
             .current_dir(repo())
@@ -110,12 +116,28 @@ impl Outcome {
 /// made for it. Everything it makes dies with it, or is removed. The real
 /// host's hostname and mount table are checked to be unchanged afterwards.
 pub fn sandbox(script: &str) -> Outcome {
+    let sandbox = repo().join("scripts/sandbox");
+    in_sandbox(120, &[sandbox.to_str().unwrap(), "sh", "-c", script])
+}
+
+/// Like [`sandbox`], for a script in a file (a path relative to the
+/// repository), in a sandbox started as a reader starts it, from the
+/// repository: `ps` and `lsns` show its PID 1 as `bash scripts/sandbox sh
+/// FILE`, not as this test's whole script. A session of several lessons
+/// may take a few minutes on a busy machine.
+pub fn sandbox_file(file: &str) -> Outcome {
+    in_sandbox(300, &["scripts/sandbox", "sh", file])
+}
+
+fn in_sandbox(seconds: u32, command: &[&str]) -> Outcome {
     require_root();
     let host = Host::snapshot();
+    // `seconds`, unless CTR_SANDBOX_TIMEOUT says (the VM tier: emulation
+    // runs everything several times slower).
+    let timeout = std::env::var("CTR_SANDBOX_TIMEOUT").unwrap_or_else(|_| seconds.to_string());
     let out = Command::new("timeout")
-        .args(["--kill-after=5", "120"])
-        .arg(repo().join("scripts/sandbox"))
-        .args(["sh", "-c", script])
+        .args(["--kill-after=5", &timeout])
+        .args(command)
         .current_dir(repo())
         .output()
         .expect("running scripts/sandbox");
