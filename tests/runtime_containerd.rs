@@ -26,10 +26,11 @@ fn setup() -> String {
     format!(
         r#"command -v containerd >/dev/null && [ -x {CONTAINERD_CTR} ] ||
     {{ echo "containerd is not installed: apt-get install containerd (scripts/setup does)" >&2; exit 90; }}
-# The sandbox's own cgroup v2 tree alone: runc trips on the v1 trees the
-# sandbox leaves out (cpuset). The shim's runc root is /run/containerd/runc,
+# The sandbox's cgroup trees, its own (scripts/sandbox), where the shim's
+# runtime makes the container's cgroup; on a hybrid host, v1's alone (its v2
+# tree holds no controller). The shim's runc root is /run/containerd/runc,
 # on the sandbox's /run; /var/lib is a tmpfs, should anything write there.
-umount -R /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && mount -t tmpfs cd-var-lib /var/lib || exit 91
+{{ ! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified; }} && mount -t tmpfs cd-var-lib /var/lib || exit 91
 {registry}
 mkdir -p /run/cd
 cat > /run/cd/config.toml <<'CONF'

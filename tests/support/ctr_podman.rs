@@ -8,12 +8,13 @@
 //!   (no systemd), `events_logger = "file"` (no journald), and ctr-runtime
 //!   among the runtimes that write their errors as JSON (podman then passes
 //!   it `--log-format=json --log FILE`, as it does runc and crun);
-//! - a cgroup2 mount over the sandbox's /sys/fs/cgroup: its own v2 tree
-//!   alone (the sandbox's cgroup namespace is rooted at the cgroup it made),
-//!   since crun refuses the host's hybrid layout and runc trips on the v1
-//!   trees the sandbox leaves out (cpuset); crun runs with
-//!   `--cgroups=disabled`; podman on runc (tests/runtime_podman.rs) makes its
-//!   cgroups there, below the sandbox's, which the sandbox removes;
+//! - the sandbox's cgroup trees (scripts/sandbox: each rooted at a cgroup
+//!   made for the sandbox, its processes in a child, init), less a hybrid
+//!   host's v2 tree at /sys/fs/cgroup/unified, which holds no controller:
+//!   crun refuses the hybrid layout, and takes v1's alone; crun runs with
+//!   `--cgroups=disabled`; podman on runc and on ctr-runtime
+//!   (tests/runtime_podman.rs) makes its cgroups in those trees, below the
+//!   sandbox's, which the sandbox removes;
 //! - tmp_dir, static_dir and volume_path left at their defaults: podman's
 //!   `container cleanup`, run by conmon when the container exits, does not
 //!   get our CONTAINERS_CONF, and with other paths it finds a "database
@@ -49,9 +50,9 @@ printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/storage"\nrunroot = "%s/r
 export CONTAINERS_CONF=$PT/containers.conf CONTAINERS_STORAGE_CONF=$PT/storage.conf \
     CONTAINERS_REGISTRIES_CONF=$PT/registries.conf
 {
-    mount -t cgroup2 cgroup2 /sys/fs/cgroup &&
+    { ! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified; } &&
     for d in /dev/shm /var/lib /var/tmp; do mount -t tmpfs podman-test "$d" || exit 1; done
-} || { echo "mounting the sandbox's cgroup2 and tmpfs for podman failed" >&2; exit 91; }
+} || { echo "setting the sandbox's cgroups and tmpfs up for podman failed" >&2; exit 91; }
 P="podman"
 for tag in latest entry bare; do
     id=$($P pull -q "oci:$L:$tag") && $P tag "$id" "busybox:$tag" ||
