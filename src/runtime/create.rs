@@ -204,12 +204,16 @@ fn spawn(
         // In its cgroup, limits written, before it does anything (runc:
         // "so that no children can escape").
         if let Some(cgroup) = &cgroup {
-            let resources = bundle
-                .spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.resources().as_ref());
-            cgroup.create(resources)?;
+            let resources = bundle.spec.linux().as_ref().and_then(|l| {
+                let mut resources = l.resources().clone()?;
+                let rules = resources.devices().clone().unwrap_or_default();
+                let devices = l.devices().clone().unwrap_or_default();
+                resources.set_devices(Some(super::cgroups::plan::with_default_devices(
+                    &rules, &devices,
+                )));
+                Some(resources)
+            });
+            cgroup.create(resources.as_ref())?;
             cgroup.add(pid.as_raw())?;
         }
         talk(&ours, id, bundle, pid)
