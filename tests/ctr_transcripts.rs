@@ -128,3 +128,34 @@ fn a_descriptor_of_the_caller_does_not_reach_the_container() {
     );
     transcript::check_session("ctr-descriptor.txt", &out.stdout, REDACTIONS);
 }
+
+/// The chapter on the layers: the bundle `ctr run` writes for redis (its
+/// config.json, whole), and the same container seen by ctr-runtime, whose
+/// state lives under the store's runtime/.
+#[test]
+fn the_bundle_of_a_redis() {
+    let out = as_a_reader(
+        "ctr",
+        &registry::start(Auth::None),
+        &format!(
+            "{SHOW}\
+             show export CTR_REGISTRY_MIRROR=http://{}\n\
+             ctr pull redis >/dev/null 2>&1\n\
+             show ctr run -d --name r -p 6379:6379 redis\n\
+             show 'ls /var/lib/ctr/containers/*/'\n\
+             show 'jq . /var/lib/ctr/containers/*/config.json'\n\
+             show ctr-runtime --root /var/lib/ctr/runtime list\n\
+             show 'ctr-runtime --root /var/lib/ctr/runtime ps $(ls /var/lib/ctr/runtime)'\n\
+             show 'ctr stop r && ctr rm r'\n\
+             true\n",
+            registry::ADDRESS
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    let mut redactions = REDACTIONS.to_vec();
+    // Host PIDs, and list's columns, padded to the PID's width.
+    redactions.push((r"(?m)^\d+$", "<pid>"));
+    redactions.push((r"<id>\s+\d+\s+running", "<id>  <pid>  running"));
+    redactions.push((r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<time>"));
+    transcript::check_session("oci-ctr-redis.txt", &out.stdout, &redactions);
+}

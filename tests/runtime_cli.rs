@@ -352,3 +352,102 @@ fn a_failed_create_leaves_nothing() {
     );
     assert!(s.ends_with("bad mount=1\n0\n0\n"), "{}", out.both());
 }
+
+#[test]
+fn a_missing_command_fails_create_and_detached_exec_as_runcs_does() {
+    // podman and containerd return before the program runs: they learn of
+    // a missing command from create (or exec --detach) failing, in runc's
+    // words ("executable file not found in $PATH": podman's 127).
+    let out = run(r#"
+        bundle c; edit c '.process.args=["nope"]'
+        $R create --bundle /run/b/c c 2>&1; echo "create nope=$?"
+        ls -A /run/ctr-runtime | wc -l
+        edit c '.process.args=["/etc/passwd"]'
+        $R create --bundle /run/b/c c 2>&1; echo "create passwd=$?"
+        edit c '.process.args=["sleep","30"]'
+        $R create --bundle /run/b/c c && $R start c
+        $R exec --detach c /no/such 2>&1; echo "exec --detach=$?"
+        $R exec c nope 2>&1; echo "exec=$?"
+        $R delete --force c
+    "#);
+    assert_eq!(
+        out.stdout,
+        "ctr-runtime: nope: executable file not found in $PATH \
+         (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin) of the image\n\
+         create nope=1\n0\n\
+         ctr-runtime: /etc/passwd: permission denied: it is not an executable file for this user\n\
+         create passwd=1\n\
+         ctr-runtime: starting a process in container c: /no/such: no such file or directory in the image\n\
+         exec --detach=1\n\
+         ctr-runtime: exec: nope: command not found in the image's PATH \
+         (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)\nexec=127\n",
+        "{}",
+        out.both()
+    );
+}
+
+#[test]
+fn home_is_the_users_when_config_json_has_none() {
+    // As runc and crun: podman leaves HOME out for a uid the image's passwd
+    // does not have.
+    let out = ok(r#"
+        bundle c
+        edit c '.process.env=["PATH=/bin"] | .process.args=["sh","-c","echo $HOME"]'
+        $R run --bundle /run/b/c c
+        edit c '.process.user.uid=1234'
+        $R run --bundle /run/b/c c
+        edit c '.process.env=["PATH=/bin","HOME=/given"]'
+        $R run --bundle /run/b/c c
+        edit c '.process.env=["PATH=/bin"] | .process.user.uid=0 | .process.args=["sleep","30"]'
+        $R create --bundle /run/b/c c && $R start c
+        $R exec --user 65534 c sh -c 'echo $HOME'
+        $R delete --force c
+    "#);
+    assert_eq!(
+        out.stdout,
+        "/root\n/\n/given\n/nonexistent\n",
+        "{}",
+        out.both()
+    );
+}
+
+/// The book's session: ctr-runtime driven by hand, through runtime-spec's
+/// states, on a busybox root made by scripts/mkrootfs.
+#[test]
+fn the_books_session_by_hand() {
+    let out = support::transcript::as_a_reader(
+        "ctr-runtime",
+        "",
+        &format!(
+            "{}\
+             show mkdir /run/demo\n\
+             show scripts/mkrootfs /run/demo/rootfs\n\
+             show cd /run/demo\n\
+             show ctr-runtime spec\n\
+             show 'jq \".process.args=[\\\"sleep\\\",\\\"600\\\"] | .process.terminal=false\" config.json > c && mv c config.json'\n\
+             show ctr-runtime create --bundle . demo\n\
+             show ctr-runtime state demo\n\
+             show 'ls /run/ctr-runtime/demo; ps -o pid,stat,args -p $(ctr-runtime state demo | jq .pid)'\n\
+             show ctr-runtime start demo\n\
+             show 'ctr-runtime state demo | jq -r .status; ls /run/ctr-runtime/demo'\n\
+             show ctr-runtime start demo\n\
+             show ctr-runtime delete demo\n\
+             show ctr-runtime kill demo KILL\n\
+             show 'sleep 0.1; ctr-runtime state demo | jq -c \"{{status, pid}}\"'\n\
+             show ctr-runtime delete demo\n\
+             show ctr-runtime state demo\n\
+             true\n",
+            support::transcript::SHOW
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    support::transcript::check_session(
+        "ctr-runtime-by-hand.txt",
+        &out.stdout,
+        &[
+            (r#""pid": \d+"#, r#""pid": <pid>"#),
+            (r"(?m)^ *\d+ S", "<pid> S"),
+            (r#""created": "[^"]*""#, r#""created": "<time>""#),
+        ],
+    );
+}

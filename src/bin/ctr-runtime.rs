@@ -200,7 +200,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Create { create } => {
             let id = id(&create.id)?;
-            rt.create(&id, &create.bundle, create_options(&create)?)?;
+            // As runc: the caller is gone before the program runs, so a
+            // missing command fails create.
+            rt.create(&id, &create.bundle, create_options(&create, true)?)?;
             Ok(0)
         }
         Command::Start { id: i } => {
@@ -246,20 +248,22 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 (_, true) => states.iter().for_each(|s| println!("{}", s.id)),
                 ("json", _) => println!("{}", serde_json::to_string(&states)?),
                 ("table", _) => {
-                    println!(
-                        "{:<24} {:<8} {:<10} {:<40} CREATED",
-                        "ID", "PID", "STATUS", "BUNDLE"
+                    let rows: Vec<[String; 5]> = states
+                        .iter()
+                        .map(|s| {
+                            [
+                                s.id.clone(),
+                                s.pid.to_string(),
+                                s.status.to_string(),
+                                s.bundle.display().to_string(),
+                                s.created.clone(),
+                            ]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table(["ID", "PID", "STATUS", "BUNDLE", "CREATED"], &rows)
                     );
-                    for s in states {
-                        println!(
-                            "{:<24} {:<8} {:<10} {:<40} {}",
-                            s.id,
-                            s.pid,
-                            s.status,
-                            s.bundle.display(),
-                            s.created
-                        );
-                    }
                 }
                 (other, _) => bail!("--format {other}: use table or json"),
             }
@@ -284,7 +288,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
-fn create_options(create: &CreateArgs) -> Result<CreateOptions> {
+fn create_options(create: &CreateArgs, check_command: bool) -> Result<CreateOptions> {
     let console = match &create.console_socket {
         Some(path) => Some(runtime::console::connect_socket(path)?),
         None => None,
@@ -295,6 +299,7 @@ fn create_options(create: &CreateArgs) -> Result<CreateOptions> {
         parent_death_signal: None,
         exec_error_prefix: "ctr-runtime: exec: ".into(),
         preserve_fds: create.preserve_fds.max(0),
+        check_command,
     })
 }
 
@@ -306,7 +311,8 @@ fn run(rt: &Runtime, create: &CreateArgs, detach: bool, keep: bool) -> Result<u8
         .ok()
         .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
         == Some(true);
-    let mut options = create_options(create)?;
+    // Waiting, the status says whether the command could run (127, 126).
+    let mut options = create_options(create, detach)?;
     // A terminal with nobody to hand it to: ours relays it, as runc's does.
     let relay = terminal && options.console.is_none() && !detach;
     let ours = if relay {
@@ -356,6 +362,7 @@ fn exec(rt: &Runtime, args: ExecArgs) -> Result<u8> {
             pid_file: args.pid_file.clone(),
             exec_error_prefix: "ctr-runtime: exec: ".into(),
             preserve_fds: args.preserve_fds.max(0),
+            check_command: args.detach,
         },
     )?;
     if args.detach {
@@ -419,6 +426,33 @@ fn exec_process(rt: &Runtime, id: &ContainerId, args: &ExecArgs) -> Result<Proce
     Ok(process)
 }
 
+/// Columns as wide as their widest cell, three spaces apart (runc's
+/// tabwriter): IDs of 64 digits are the rule under engines.
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; N]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+            }
+        }
+        text + "\n"
+    };
+    let mut out = line(header);
+    for row in rows {
+        out.push_str(&line(std::array::from_fn(|i| row[i].as_str())));
+    }
+    out
+}
+
 /// A signal as runc takes it: `KILL`, `SIGKILL` or `9`.
 fn parse_signal(text: &str) -> Result<Signal> {
     if let Ok(n) = text.parse::<i32>() {
@@ -463,5 +497,27 @@ impl Log {
         if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
             _ = writeln!(file, "{line}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_is_as_wide_as_its_cells() {
+        let rows = [["a-long-id".to_string(), "7".into(), "running".into()]];
+        assert_eq!(
+            table(["ID", "PID", "STATUS"], &rows),
+            "ID          PID   STATUS\na-long-id   7     running\n"
+        );
+    }
+
+    #[test]
+    fn signals_are_taken_as_runc_takes_them() {
+        for text in ["KILL", "SIGKILL", "kill", "9"] {
+            assert_eq!(parse_signal(text).unwrap(), Signal::SIGKILL, "{text}");
+        }
+        assert!(parse_signal("NOPE").is_err());
     }
 }

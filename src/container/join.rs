@@ -69,6 +69,7 @@ pub fn exec(store: &Store, record: &Record, exec: &Exec) -> Result<u8> {
             pid_file: None,
             exec_error_prefix: format!("ctr: exec in {}: ", record.name),
             preserve_fds: 0,
+            check_command: false,
         },
     )?;
     super::attach_and_wait(console, exec.interactive, child, &signals)

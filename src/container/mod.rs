@@ -666,6 +666,8 @@ fn start_and_wait(
                 parent_death_signal: Some(Signal::SIGKILL),
                 exec_error_prefix: format!("ctr: running {}: ", request.image),
                 preserve_fds: 0,
+                // ctr waits: the program's status (127, 126) says it.
+                check_command: false,
             },
         )?;
         let child = created.pid;

@@ -1,6 +1,8 @@
 //! The last step of every container: find the command in the container's
 //! PATH and execve(2) it, or say why not with docker's status: 127 when it is
-//! not in the image, 126 when it is there but cannot be run.
+//! not in the image, 126 when it is there but cannot be run. [`find`] looks
+//! it up without running it, for a runtime that must fail `create` when the
+//! command is missing, as runc does.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -36,15 +38,11 @@ pub fn exec(argv: &[String], env: &[String]) -> Failure {
     if name.contains('/') {
         return explain(name, try_exec(name, &c_argv, &c_env));
     }
-    let path = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("");
+    let path = path_of(env);
     // As execvp: a candidate that exists but cannot be run is remembered, and
     // reported if nothing later in PATH works.
     let mut denied = None;
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let candidate = format!("{}/{name}", dir.trim_end_matches('/'));
+    for candidate in candidates(name, path) {
         match try_exec(&candidate, &c_argv, &c_env) {
             Errno::ENOENT | Errno::ENOTDIR => continue,
             err => {
@@ -63,6 +61,78 @@ pub fn exec(argv: &[String], env: &[String]) -> Failure {
     }
 }
 // ANCHOR_END: exec
+
+// ANCHOR: find
+/// Where `exec` will find `name`, looked up the same way without running
+/// it: an error when nothing there can be run. runc looks the command up
+/// before `create` returns, and engines written for runc count on it: a
+/// command missing from the image fails `create`, which podman reports with
+/// 127 (it matches "executable file not found in" and "no such file or
+/// directory") or 126 ("permission denied"), and containerd as a failed task
+/// create. Run as the container's user, in its root.
+pub fn find(name: &str, env: &[String]) -> Result<String, Failure> {
+    if name.contains('/') {
+        return match runnable(name) {
+            Ok(()) => Ok(name.to_string()),
+            Err(err) => Err(explain_early(name, err)),
+        };
+    }
+    let path = path_of(env);
+    let mut denied = None;
+    for candidate in candidates(name, path) {
+        match runnable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(Errno::ENOENT | Errno::ENOTDIR) => continue,
+            Err(err) => {
+                denied.get_or_insert((candidate, err));
+            }
+        }
+    }
+    match denied {
+        Some((candidate, err)) => Err(explain_early(&candidate, err)),
+        None => Err(fail(
+            exit::NOT_FOUND,
+            format!("{name}: executable file not found in $PATH ({path}) of the image"),
+        )),
+    }
+}
+// ANCHOR_END: find
+
+/// What execve(2) would say of `path`, short of running it: ENOENT when it
+/// is not there, EACCES when it is not a regular file this user may execute.
+/// (ENOEXEC, a file the kernel cannot run, shows only when it is run.)
+fn runnable(path: &str) -> Result<(), Errno> {
+    let stat = nix::sys::stat::stat(path)?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Errno::EACCES);
+    }
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
+}
+
+/// `explain`, in the words engines written for runc look for.
+fn explain_early(path: &str, err: Errno) -> Failure {
+    match err {
+        Errno::ENOENT | Errno::ENOTDIR => fail(
+            exit::NOT_FOUND,
+            format!("{path}: no such file or directory in the image"),
+        ),
+        err => explain(path, err),
+    }
+}
+
+/// The container's PATH, from its environment.
+fn path_of(env: &[String]) -> &str {
+    env.iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("")
+}
+
+/// `name` in each directory of `path`, in order.
+fn candidates<'a>(name: &'a str, path: &'a str) -> impl Iterator<Item = String> + 'a {
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(move |dir| format!("{}/{name}", dir.trim_end_matches('/')))
+}
 
 fn try_exec(path: &str, argv: &[CString], env: &[CString]) -> Errno {
     let Ok(c_path) = CString::new(Path::new(path).as_os_str().as_bytes()) else {
@@ -142,6 +212,44 @@ mod tests {
         // A directory.
         let f = exec(&[dir.display().to_string()], &env("/bin"));
         assert_eq!(f.status, 126, "{}", f.message);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn find_says_what_exec_would_without_running() {
+        let dir = std::env::temp_dir().join(format!("ctr-find-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("data");
+        std::fs::write(&data, "data").unwrap();
+        let path = format!("{}:/bin", dir.display());
+        // sh is found in the second directory, as exec would find it.
+        assert_eq!(find("sh", &env(&path)), Ok("/bin/sh".to_string()));
+        let f = find("no-such-command-here", &env(&path)).unwrap_err();
+        assert_eq!(f.status, 127);
+        assert_eq!(
+            f.message,
+            format!(
+                "no-such-command-here: executable file not found in $PATH ({path}) of the image"
+            )
+        );
+        let f = find("/nonexistent/x", &env(&path)).unwrap_err();
+        assert_eq!(
+            (f.status, f.message.as_str()),
+            (
+                127,
+                "/nonexistent/x: no such file or directory in the image"
+            )
+        );
+        // Not executable, through PATH or by path; a directory.
+        for name in [
+            "data",
+            &data.display().to_string(),
+            &dir.display().to_string(),
+        ] {
+            let f = find(name, &env(&path)).unwrap_err();
+            assert_eq!(f.status, 126, "{name}: {}", f.message);
+            assert!(f.message.contains("permission denied"), "{}", f.message);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -57,6 +57,11 @@ pub struct CreateOptions {
     /// Descriptors 3 to 3+N-1 of the caller's go on to the container
     /// (`--preserve-fds`); every other one is closed.
     pub preserve_fds: i32,
+    /// Look the command up before `create` returns, as runc does, so that a
+    /// command missing from the image fails `create` (see
+    /// `command::find`): for a caller that is gone before the program runs.
+    /// Otherwise the program's status says it (127, 126), docker's way.
+    pub check_command: bool,
 }
 
 /// A container made, waiting for `start`: its PID 1 is a child of the
@@ -164,6 +169,7 @@ fn spawn(
         hooks: has_hooks,
         exec_error_prefix: &options.exec_error_prefix,
         preserve_fds: options.preserve_fds,
+        check_command: options.check_command,
         new_cgroup_ns,
     };
     // A PID namespace joined by path is entered by our children: set it for
@@ -198,12 +204,16 @@ fn spawn(
         // In its cgroup, limits written, before it does anything (runc:
         // "so that no children can escape").
         if let Some(cgroup) = &cgroup {
-            let resources = bundle
-                .spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.resources().as_ref());
-            cgroup.create(resources)?;
+            let resources = bundle.spec.linux().as_ref().and_then(|l| {
+                let mut resources = l.resources().clone()?;
+                let rules = resources.devices().clone().unwrap_or_default();
+                let devices = l.devices().clone().unwrap_or_default();
+                resources.set_devices(Some(super::cgroups::plan::with_default_devices(
+                    &rules, &devices,
+                )));
+                Some(resources)
+            });
+            cgroup.create(resources.as_ref())?;
             cgroup.add(pid.as_raw())?;
         }
         talk(&ours, id, bundle, pid)

@@ -35,6 +35,9 @@ pub struct ExecOptions {
     pub exec_error_prefix: String,
     /// Descriptors 3 to 3+N-1 go on to the process (`--preserve-fds`).
     pub preserve_fds: i32,
+    /// Fail `exec` when the command cannot be found, as runc does (see
+    /// `CreateOptions::check_command`).
+    pub check_command: bool,
 }
 
 // ANCHOR: exec
@@ -85,6 +88,7 @@ pub fn exec(root: &Path, id: &ContainerId, process: &Process, options: ExecOptio
         console: options.console.as_ref(),
         prefix: &options.exec_error_prefix,
         preserve_fds: options.preserve_fds,
+        check_command: options.check_command,
     };
     // SAFETY: single-threaded here; the child only joins namespaces, clones
     // and exits.
@@ -155,6 +159,7 @@ struct Joiner<'a> {
     console: Option<&'a OwnedFd>,
     prefix: &'a str,
     preserve_fds: i32,
+    check_command: bool,
 }
 
 impl Joiner<'_> {
@@ -195,23 +200,26 @@ impl Joiner<'_> {
         // /proc/PID/exe from inside.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
-        if let Err(err) = self.prepare() {
-            _ = send(self.sync, format!("error:{err:#}").as_bytes());
-            return exit::FAILED.into();
-        }
+        let env = match self.prepare() {
+            Ok(env) => env,
+            Err(err) => {
+                _ = send(self.sync, format!("error:{err:#}").as_bytes());
+                return exit::FAILED.into();
+            }
+        };
         if send(self.sync, b"ready").is_err() {
             return exit::FAILED.into();
         }
         // SAFETY: closing our end of the socket pair before execve.
         unsafe { libc::close(self.sync.as_raw_fd()) };
         let args = self.process.args().clone().unwrap_or_default();
-        let env = self.process.env().clone().unwrap_or_default();
         let failure = command::exec(&args, &env);
         eprintln!("{}{}", self.prefix, failure.message);
         failure.status.into()
     }
 
-    fn prepare(&self) -> Result<()> {
+    /// Returns the environment to run the program with.
+    fn prepare(&self) -> Result<Vec<String>> {
         let mut keep = vec![self.sync.as_raw_fd()];
         keep.extend(self.console.map(|c| c.as_raw_fd()));
         keep.extend(3..3 + self.preserve_fds);
@@ -230,6 +238,7 @@ impl Joiner<'_> {
             // SAFETY: closing our copy of the console socket, used no more.
             unsafe { libc::close(socket.as_raw_fd()) };
         }
+        let env = super::init::environment(process);
         identity::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
         identity::become_user(process)?;
         let cwd = process.cwd();
@@ -240,6 +249,10 @@ impl Joiner<'_> {
                 process.user().uid()
             )
         })?;
-        identity::reset_signals()
+        if self.check_command {
+            super::init::find_command(process, &env)?;
+        }
+        identity::reset_signals()?;
+        Ok(env)
     }
 }

@@ -11,11 +11,11 @@ use nix::pty::Winsize;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::{sethostname, Uid};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 
 use super::create::{receive, send};
 use super::{command, console, fds, identity, reaper, rootfs};
-use crate::exit;
+use crate::{config, exit};
 
 /// What the init is given, all prepared by the runtime before clone.
 pub struct Init<'a> {
@@ -35,6 +35,8 @@ pub struct Init<'a> {
     pub hooks: bool,
     pub exec_error_prefix: &'a str,
     pub preserve_fds: i32,
+    /// Fail `create` when the command cannot be found (`CreateOptions`).
+    pub check_command: bool,
     /// Make a cgroup namespace, once in the cgroup the runtime put us in.
     pub new_cgroup_ns: bool,
 }
@@ -56,13 +58,13 @@ pub fn run(init: &Init) -> isize {
         Ok(go) if go == b"go" => {}
         _ => return exit::FAILED.into(), // the runtime gave up: it says why
     }
-    match prepare(init) {
-        Ok(()) => {}
+    let env = match prepare(init) {
+        Ok(env) => env,
         Err(err) => {
             _ = send(init.sync, format!("error:{err:#}").as_bytes());
             return exit::FAILED.into();
         }
-    }
+    };
     if send(init.sync, b"ready").is_err() {
         return exit::FAILED.into();
     }
@@ -76,7 +78,6 @@ pub fn run(init: &Init) -> isize {
     }
     let process = init.spec.process().as_ref().expect("checked by create");
     let args = process.args().clone().unwrap_or_default();
-    let env = process.env().clone().unwrap_or_default();
     let start = || {
         if let Err(err) = identity::reset_signals() {
             eprintln!("{}{err:#}", init.exec_error_prefix);
@@ -96,7 +97,8 @@ pub fn run(init: &Init) -> isize {
 // ANCHOR: prepare
 /// From the runtime's "go" to "ready": namespaces joined, the root made and
 /// entered, the terminal, then the process's identity and directory.
-fn prepare(init: &Init) -> Result<()> {
+/// Returns the environment to run the program with.
+fn prepare(init: &Init) -> Result<Vec<String>> {
     // Before any path of the container's is resolved: see fds.rs.
     let mut keep = vec![init.sync.as_raw_fd(), init.fifo.as_raw_fd()];
     keep.extend(init.console.map(|c| c.as_raw_fd()));
@@ -148,6 +150,7 @@ fn prepare(init: &Init) -> Result<()> {
         });
         console::make(socket, size, Uid::from_raw(process.user().uid()), true)?;
     }
+    let env = environment(process);
     identity::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     if let Some(adj) = process.oom_score_adj() {
         identity::set_oom_score_adj(adj)?;
@@ -162,15 +165,45 @@ fn prepare(init: &Init) -> Result<()> {
             process.user().uid()
         )
     })?;
+    if init.check_command {
+        find_command(process, &env)?;
+    }
     // Nothing but stdio, the fifo and the runtime's socket is left; the
     // socket goes at execve.
     if let Some(socket) = init.console {
         // SAFETY: closing our copy of the console socket, used no more.
         unsafe { libc::close(socket.as_raw_fd()) };
     }
-    Ok(())
+    Ok(env)
 }
 // ANCHOR_END: prepare
+
+/// The command is there and may be run by this user, in this root: what
+/// runc checks before `ready` (see `command::find`).
+pub fn find_command(process: &Process, env: &[String]) -> Result<()> {
+    let args = process.args().as_deref().unwrap_or_default();
+    let name = args
+        .first()
+        .context("process.args is empty: say what to run")?;
+    command::find(name, env).map_err(|failure| anyhow::anyhow!(failure.message))?;
+    Ok(())
+}
+
+/// `process.env`, with HOME when it has none: the user's home in the
+/// container's /etc/passwd, or `/`, as runc and crun set it (podman leaves
+/// HOME out for a uid the image's passwd does not have, and programs count
+/// on it). Read inside the container's root, before the user is taken.
+pub fn environment(process: &Process) -> Vec<String> {
+    let env = process.env().clone().unwrap_or_default();
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").ok();
+    let uid = process.user().uid().to_string();
+    let home = config::resolve_user(&uid, passwd.as_deref(), None)
+        .map_or_else(|_| "/".to_string(), |user| user.home);
+    config::with_home(env, &home)
+}
 
 /// Opens the fifo for writing: blocks until `start` opens it for reading.
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {

@@ -78,6 +78,7 @@ pub struct State {
     pub annotations: BTreeMap<String, String>,
 }
 
+// ANCHOR: status
 /// The status of a container whose PID 1 is `alive` (or not), held back
 /// by its fifo (or not).
 pub fn status(alive: bool, fifo_exists: bool) -> Status {
@@ -87,6 +88,7 @@ pub fn status(alive: bool, fifo_exists: bool) -> Status {
         (true, false) => Status::Running,
     }
 }
+// ANCHOR_END: status
 
 impl Saved {
     pub fn dir(root: &Path, id: &ContainerId) -> PathBuf {
@@ -114,6 +116,7 @@ impl Saved {
         fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
 
+    // ANCHOR: alive
     /// Whether PID 1 still runs: it exists, is not a zombie, and is the
     /// process that was started (same start time).
     pub fn alive(&self) -> bool {
@@ -122,6 +125,7 @@ impl Saved {
                 state != 'Z' && state != 'X' && start == self.pid_start
             })
     }
+    // ANCHOR_END: alive
 
     pub fn status(&self, root: &Path) -> Status {
         let fifo = Saved::dir(root, &self.id).join(super::create::FIFO);

@@ -7,6 +7,7 @@
 use anyhow::{bail, Result};
 use serde_json::Value;
 
+// ANCHOR: implemented
 /// The implemented fields, as paths: `a.b` is a key of an object, `[]` any
 /// element of an array, and `*` any key (or a whole subtree: a field whose
 /// every part is implemented).
@@ -56,6 +57,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "hooks.poststart[].*",
     "hooks.poststop[].*",
 ];
+// ANCHOR_END: implemented
 
 /// Every field of `config` that asks for something the runtime does not
 /// implement, by its path (`linux.seccomp`, `process.apparmorProfile`...).

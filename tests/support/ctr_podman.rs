@@ -5,10 +5,16 @@
 //! What it took on the project's machines (ARCHITECTURE.md, "Small traps"):
 //! - containers.conf of our own (CONTAINERS_CONF): `default_ulimits` below the
 //!   hard limits (no CAP_SYS_RESOURCE here), `cgroup_manager = "cgroupfs"`
-//!   (no systemd), `events_logger = "file"` (no journald);
-//! - `--cgroups=disabled`, and a cgroup2 mount on the sandbox's /sys/fs/cgroup:
-//!   crun refuses the host's hybrid layout, and the sandbox's fresh sysfs has
-//!   none at all ("invalid file system type on '/sys/fs/cgroup'");
+//!   (no systemd), `events_logger = "file"` (no journald), and ctr-runtime
+//!   among the runtimes that write their errors as JSON (podman then passes
+//!   it `--log-format=json --log FILE`, as it does runc and crun);
+//! - the sandbox's cgroup trees (scripts/sandbox: each rooted at a cgroup
+//!   made for the sandbox, its processes in a child, init), less a hybrid
+//!   host's v2 tree at /sys/fs/cgroup/unified, which holds no controller:
+//!   crun refuses the hybrid layout, and takes v1's alone; crun runs with
+//!   `--cgroups=disabled`; podman on runc and on ctr-runtime
+//!   (tests/runtime_podman.rs) makes its cgroups in those trees, below the
+//!   sandbox's, which the sandbox removes;
 //! - tmp_dir, static_dir and volume_path left at their defaults: podman's
 //!   `container cleanup`, run by conmon when the container exits, does not
 //!   get our CONTAINERS_CONF, and with other paths it finds a "database
@@ -35,6 +41,7 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+runtime_supports_json = ["crun", "runc", "ctr-runtime"]
 [network]
 network_config_dir = "$PT/networks"
 CONF
@@ -43,9 +50,9 @@ printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/storage"\nrunroot = "%s/r
 export CONTAINERS_CONF=$PT/containers.conf CONTAINERS_STORAGE_CONF=$PT/storage.conf \
     CONTAINERS_REGISTRIES_CONF=$PT/registries.conf
 {
-    mount -t cgroup2 cgroup2 /sys/fs/cgroup &&
+    { ! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unified; } &&
     for d in /dev/shm /var/lib /var/tmp; do mount -t tmpfs podman-test "$d" || exit 1; done
-} || { echo "mounting the sandbox's cgroup2 and tmpfs for podman failed" >&2; exit 91; }
+} || { echo "setting the sandbox's cgroups and tmpfs up for podman failed" >&2; exit 91; }
 P="podman"
 for tag in latest entry bare; do
     id=$($P pull -q "oci:$L:$tag") && $P tag "$id" "busybox:$tag" ||

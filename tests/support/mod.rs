@@ -10,6 +10,8 @@ pub mod ctr;
 pub mod ctr_net;
 pub mod ctr_podman;
 pub mod ctr_pull;
+pub mod docker_cases;
+pub mod engines;
 pub mod fixtures;
 pub mod hostile;
 pub mod network;

@@ -4,7 +4,7 @@
 //! alone, -1 to "max") is here, and tested as a table.
 
 use anyhow::{bail, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 /// Which cgroup filesystem: one unified tree (v2), or a tree per
 /// controller (v1).
@@ -164,6 +164,52 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     10f64.powf(exponent).ceil() as u64
 }
 
+/// The devices a container is always given (runtime-spec's "default
+/// devices", /dev/pts and /dev/net/tun), as runc allows them: after
+/// `rules`, and each device of `linux.devices` after those. An engine's
+/// rules start with "deny all" (podman, containerd), trusting the runtime
+/// to let the container open its own /dev/null; with no rule at all,
+/// nothing is denied and nothing needs adding.
+pub fn with_default_devices(
+    rules: &[LinuxDeviceCgroup],
+    devices: &[LinuxDevice],
+) -> Vec<LinuxDeviceCgroup> {
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let rule = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut rule = LinuxDeviceCgroup::default();
+        rule.set_allow(true)
+            .set_typ(Some(typ))
+            .set_major(major)
+            .set_minor(minor)
+            .set_access(Some(access.to_string()));
+        rule
+    };
+    use LinuxDeviceType::{B, C};
+    let mut out = rules.to_vec();
+    out.push(rule(C, None, None, "m"));
+    out.push(rule(B, None, None, "m"));
+    for (major, minor) in [
+        (1, 3),
+        (1, 8),
+        (1, 7),
+        (5, 0),
+        (1, 5),
+        (1, 9),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
+        out.push(rule(C, Some(major), Some(minor), "rwm"));
+    }
+    out.push(rule(C, Some(136), None, "rwm"));
+    for d in devices {
+        out.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    out
+}
+
 // ANCHOR: device_rules
 /// `linux.resources.devices` as v1's devices cgroup takes them, in order:
 /// (file, rule), e.g. ("devices.deny", "a *:* rwm"), ("devices.allow",
@@ -301,6 +347,31 @@ mod tests {
         ] {
             assert_eq!(shares_to_weight(shares), weight, "{shares}");
         }
+    }
+
+    #[test]
+    fn default_devices_follow_an_engines_rules_as_runcs_do() {
+        let rules: Vec<LinuxDeviceCgroup> =
+            serde_json::from_value(json!([{"allow": false, "access": "rwm"}])).unwrap();
+        let devices: Vec<LinuxDevice> = serde_json::from_value(
+            json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]),
+        )
+        .unwrap();
+        let lines: Vec<String> = device_rules(&with_default_devices(&rules, &devices))
+            .into_iter()
+            .map(|(file, rule)| format!("{file} {rule}"))
+            .collect();
+        assert_eq!(lines[0], "devices.deny a *:* rwm");
+        assert!(
+            lines.contains(&"devices.allow c 1:3 rwm".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"devices.allow c 136:* rwm".to_string()),
+            "{lines:?}"
+        );
+        assert_eq!(lines.last().unwrap(), "devices.allow c 10:229 rwm");
+        assert!(with_default_devices(&[], &devices).is_empty());
     }
 
     #[test]
