@@ -19,6 +19,10 @@ diff N:
 tags:
     @scripts/tags
 
+# Check your solution to challenge N.M of the book (e.g. `just check-challenge 5.1`; root)
+check-challenge ID:
+    @scripts/check-challenge "$1"
+
 # Remove what lessons 5 and 6 made on the host: bridge0, the NAT and FORWARD rules, the leases
 net-down:
     @scripts/step 6 net-down

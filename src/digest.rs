@@ -1,6 +1,6 @@
 //! Content digests (`sha256:<64 hex>`), validated before they are used for
 //! anything, above all as a file name: a digest read from a manifest is
-//! input, and `sha256:../../etc` must never become a path (DESIGN.md §4).
+//! input, and `sha256:../../etc` must never become a path (ARCHITECTURE.md).
 
 use std::fmt;
 use std::io::{self, Read, Write};

@@ -1,5 +1,5 @@
 //! The runtime `ctr`: the lessons of `steps/` grown into a docker-compatible
-//! `run` (see DESIGN.md). One module per concern:
+//! `run` (ARCHITECTURE.md is the map). One module per concern:
 //!
 //! - [`reference`]: image names in docker's grammar;
 //! - [`digest`]: validated sha256 digests;

@@ -69,6 +69,7 @@ enum System {
 
 // ANCHOR: run_args
 #[derive(clap::Args)]
+#[command(override_usage = "ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
 struct RunArgs {
     /// Name the container
     #[arg(long)]
@@ -130,14 +131,10 @@ struct RunArgs {
     /// At most this many processes (0 or -1: no limit)
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
-    /// The image (name or ID), then the command and its arguments
-    /// [default: the image's]. Options end at the image, as docker's do:
-    /// `ctr run busybox sh -c 'echo hi'` gives `-c` to sh.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        value_name = "IMAGE [COMMAND [ARG...]]"
-    )]
+    /// The image (name or ID), then the command and its arguments [default: the image's]
+    // Options end at the image, as docker's do: `ctr run busybox sh -c 'echo
+    // hi'` gives `-c` to sh, not to ctr (trailing_var_arg, one positional).
+    #[arg(required = true, trailing_var_arg = true, value_name = "IMAGE")]
     image_and_cmd: Vec<String>,
 }
 // ANCHOR_END: run_args

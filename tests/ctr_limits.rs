@@ -73,32 +73,41 @@ fn a_memory_limit_ends_in_an_oom_kill_that_ps_shows() {
 
 #[test]
 fn half_a_cpu_is_at_most_half_of_one_core() {
+    // Measured by the cgroup's own counters: the CPU time it used, over
+    // the periods of 100 ms that went by (cpu.stat's nr_periods), so the
+    // share does not hang on a clock (the VM's, emulated, wanders).
     let out = ok(&format!(
         r#"{HELPERS}
         id=$($C run -d --network none --cpus 0.5 busybox sh -c 'while :; do :; done')
-        usage() {{ if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
-            echo $(( $(awk '/usage_usec/ {{print $2}}' $(cg cpu $id)/cpu.stat) * 1000 ));
-          else cat $(cg cpuacct $id)/cpuacct.usage; fi; }}
-        sleep 0.5; a=$(usage); start=$(date +%s%N)
+        stat() {{ awk -v k=$2 '$1 == k {{print $2}}' $(cg cpu $id)/cpu.stat; }}
+        usage() {{ if [ -e /sys/fs/cgroup/cgroup.controllers ]; then stat cpu usage_usec;
+          else echo $(( $(cat $(cg cpuacct $id)/cpuacct.usage) / 1000 )); fi; }}
+        sleep 0.5; a=$(usage); pa=$(stat cpu nr_periods)
         sleep 2
-        b=$(usage); end=$(date +%s%N)
-        echo "share=$(( (b - a) * 1000 / (end - start) ))"
+        b=$(usage); pb=$(stat cpu nr_periods)
+        echo "periods=$((pb - pa)) share=$(( (b - a) * 1000 / ((pb - pa) * 100000) ))"
+        echo "throttled=$(stat cpu nr_throttled)"
         $C rm -f $id >/dev/null
         echo "left=$(ctr_cgroups)"
     "#
     ));
-    let share: u64 = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("share="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{}", out.both()));
-    // Per mille of one core: at most 55%, and it did run.
+    let number = |key: &str| -> u64 {
+        out.stdout
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}: {}", out.both()))
+    };
+    // Per mille of one core over the periods: at most 55%, and it did run,
+    // throttled as it went.
+    let share = number("share=");
     assert!(
         (20..=550).contains(&share),
         "share {share}‰: {}",
         out.both()
     );
+    assert!(number("periods=") >= 10, "{}", out.both());
+    assert!(number("throttled=") > 0, "{}", out.both());
     assert!(out.stdout.ends_with("left=0\n"), "{}", out.both());
 }
 

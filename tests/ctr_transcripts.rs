@@ -1,4 +1,4 @@
-//! The transcripts of the runtime's chapters (11 and 12): what `ctr` and the
+//! The transcripts of the runtime's chapters (network, lifecycle, security): what `ctr` and the
 //! network plan print, run for real, as a reader would, and compared with
 //! the files the book includes (see support/transcript.rs).
 mod support;
@@ -75,7 +75,7 @@ fn the_redis_story() {
     transcript::check_session("ctr-redis.txt", &out.stdout, REDACTIONS);
 }
 
-/// Chapter 12: a container whose ctr (its monitor) was killed: `ps -a`
+/// The lifecycle chapter: a container whose ctr (its monitor) was killed: `ps -a`
 /// shows it exited, its lease and rule are kept until `rm` cleans them.
 #[test]
 fn what_a_crash_leaves_and_rm_cleans() {
@@ -100,4 +100,31 @@ fn what_a_crash_leaves_and_rm_cleans() {
     );
     assert_eq!(out.status, 0, "{}", out.both());
     transcript::check_session("ctr-crash.txt", &out.stdout, REDACTIONS);
+}
+
+/// The security chapter: a descriptor of the host's /etc held open by
+/// ctr's caller does not reach the container (CVE-2024-21626's kind).
+#[test]
+fn a_descriptor_of_the_caller_does_not_reach_the_container() {
+    let out = as_a_reader(
+        "ctr",
+        &registry::start(Auth::None),
+        &format!(
+            "{SHOW}\
+             export CTR_REGISTRY_MIRROR=http://{}\n\
+             ctr pull busybox >/dev/null 2>&1\n\
+             root 'exec 7</etc'\n\
+             root \"ctr run --rm --network none busybox sh -c \
+             'cat /proc/self/fd/7/hostname; ls /proc/self/fd/7/..'; echo \\$?\"\n\
+             true\n",
+            registry::ADDRESS
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    assert!(
+        out.stdout.contains("can't open '/proc/self/fd/7/hostname'"),
+        "{}",
+        out.both()
+    );
+    transcript::check_session("ctr-descriptor.txt", &out.stdout, REDACTIONS);
 }

@@ -87,30 +87,22 @@ fn modules_load_on_demand_and_the_hosts_build_runs() {
     assert!(lines[9].starts_with("ctr "), "{}", out.both());
 }
 
-// Lesson 6 re-checks the properties of lessons 1–3 on its own binary and
-// adds NAT; lesson 5's own tests are the bridge and veth ones; ctr's bridge
-// network. Left out: lesson 4 (pulling, no kernel part of its own, 30
-// tests that take ten minutes under emulation) and tests that give a
-// container a fixed time (`sleep 3`, a kill 0.5 s after start) to be still
-// running when the next step comes: under emulation it is not. They run
-// on the host with the rest.
+// One boot for all of these (support::vm::run_tests). Lesson 6 re-checks
+// the properties of lessons 1-3 on its own binary and adds NAT; lesson 5's
+// own tests are the bridge and veth ones; ctr's bridge network, published
+// ports (br_netfilter, a module here, loaded by ctr), and its cgroup v2
+// limits. Left out: lesson 4 (pulling, no kernel part of its own) and
+// tests that give a container a fixed time (`sleep 3`, a kill 0.5 s after
+// start) to be still running when the next step comes: under emulation it
+// is not. They run on the host with the rest.
 vm_tests! {
-    lesson_06_in_the_vm: "lesson_06_nat"
-        "--skip exit_status_is_the_containers --skip sigterm_without_a_handler \
-         --skip a_forward_policy_of_drop --skip net_down_refuses",
-    lesson_05_bridge_and_veth_in_the_vm: "lesson_05_bridge_veth"
-        "the_container_gets_eth0 the_host_and_the_container nothing_is_left the_way_out \
-         an_existing_bridge0 a_subnet_that_collides leases_of_dead a_failed_network_setup",
-    ctr_bridge_network_in_the_vm: "ctr_network" "containers_reach_the_outside_and_each_other",
-}
-
-/// A container reaching its own published port, on a stock kernel: the
-/// DNAT'd packet goes back out of the bridge port it came in by, which
-/// netfilter sees only with br_netfilter loaded. Debian's kernel loads it
-/// for no one, and ctr does not load it: this fails ("itself:
-/// unreachable"), and passes once `modprobe br_netfilter` has run.
-#[test]
-#[ignore = "ctr does not load br_netfilter: on a stock kernel a container cannot reach its own published port"]
-fn ctr_published_port_in_the_vm() {
-    vm::run_test("ctr_network", "a_published_port");
+    lesson_06: "lesson_06_nat"
+        "hostname_is_isolated command_is_pid_1 proc_lists_only_the_container \
+         host_paths_are_invisible host_mounts_are_unchanged host_descriptors \
+         the_outside_sees_the_host",
+    lesson_05: "lesson_05_bridge_veth"
+        "the_container_gets_eth0 the_host_and_the_container nothing_is_left",
+    ctr_network: "ctr_network" "containers_reach_the_outside_and_each_other a_published_port",
+    ctr_limits_on_cgroup_v2: "ctr_limits",
+    ctr_runtime: "runtime_cli" "created_holds what_config_json_asks",
 }

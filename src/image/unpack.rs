@@ -1,5 +1,5 @@
 //! Unpacks one layer tar into its own directory, in the form overlayfs reads
-//! as a lower layer. Every entry is confined to that directory (DESIGN.md §4):
+//! as a lower layer. Every entry is confined to that directory (SECURITY.md):
 //! names with `..` or a leading `/` are refused, and so is any entry whose
 //! parent is a symlink, or a hard link to anything outside the layer, so an
 //! archive cannot write through a link it made a moment earlier. OCI

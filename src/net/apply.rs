@@ -171,6 +171,15 @@ fn apply(plan: &Plan) -> Result<()> {
             .with_context(|| format!("setting {} to {value}", path.display()))?;
     }
     let saved = Saved::read()?;
+    restore_script(&setup_script(plan, &saved)).context("adding the NAT and FORWARD rules")?;
+    in_namespace(plan.pid, &plan.inside)
+}
+
+/// The `iptables-restore` script that adds what `plan` needs on a host whose
+/// rules are `saved`: the shared chains and rules it lacks, then the
+/// container's published ports.
+fn setup_script(plan: &Plan, saved: &Saved) -> String {
+    let shared = plan::shared();
     let chains: Vec<(&str, &str)> = shared
         .chains
         .iter()
@@ -184,8 +193,7 @@ fn apply(plan: &Plan) -> Result<()> {
         .map(|r| (r.clone(), if r.first { "-I" } else { "-A" }))
         .collect();
     rules.extend(plan.rules.iter().map(|r| (r.clone(), "-A")));
-    restore(&chains, &rules).context("adding the NAT and FORWARD rules")?;
-    in_namespace(plan.pid, &plan.inside)
+    restore_text(&chains, &rules, &[])
 }
 
 /// A container reaching its own published port sends a packet that the
@@ -290,27 +298,8 @@ pub(crate) fn teardown_shared() -> Result<()> {
 /// one `ip -batch`, whichever parts there are. Goes on past a failure.
 fn undo(id: Option<&str>, shared: bool) -> Result<()> {
     let mut errors = Errors::default();
-    let parts = plan::shared();
-    errors.note(Saved::read().and_then(|saved| {
-        let mut rules: Vec<(Rule, &str)> = Vec::new();
-        if let Some(id) = id {
-            let tag = plan::tag(id);
-            let tagged = |r: &&Rule| {
-                r.line
-                    .split_whitespace()
-                    .any(|w| w.trim_matches('"') == tag)
-            };
-            rules.extend(saved.rules.iter().filter(tagged).map(|r| (r.clone(), "-D")));
-        }
-        let mut chains = Vec::new();
-        if shared {
-            let present = parts.rules.iter().filter(|r| saved.has_rule(r));
-            rules.extend(present.map(|r| (r.clone(), "-D")));
-            // Emptied and no longer jumped to: the chains can go.
-            chains.extend(parts.chains.iter().filter(|(t, c)| saved.has_chain(t, c)));
-        }
-        restore_ops(&[], &rules, &chains)
-    }));
+    errors
+        .note(Saved::read().and_then(|saved| restore_script(&teardown_script(id, shared, &saved))));
     let mut links = Vec::new();
     // The kernel removes the pair when the container's namespace goes, but
     // later, in the background: removing it now makes `rm` leave nothing.
@@ -322,6 +311,31 @@ fn undo(id: Option<&str>, shared: bool) -> Result<()> {
     }
     errors.note(remove_links(&links));
     errors.result("")
+}
+
+/// The `iptables-restore` script that deletes container `id`'s rules, found
+/// in `saved` by their tag, and with `shared` the shared rules and chains
+/// that `saved` lists.
+fn teardown_script(id: Option<&str>, shared: bool, saved: &Saved) -> String {
+    let parts = plan::shared();
+    let mut rules: Vec<(Rule, &str)> = Vec::new();
+    if let Some(id) = id {
+        let tag = plan::tag(id);
+        let tagged = |r: &&Rule| {
+            r.line
+                .split_whitespace()
+                .any(|w| w.trim_matches('"') == tag)
+        };
+        rules.extend(saved.rules.iter().filter(tagged).map(|r| (r.clone(), "-D")));
+    }
+    let mut chains = Vec::new();
+    if shared {
+        let present = parts.rules.iter().filter(|r| saved.has_rule(r));
+        rules.extend(present.map(|r| (r.clone(), "-D")));
+        // Emptied and no longer jumped to: the chains can go.
+        chains.extend(parts.chains.iter().filter(|(t, c)| saved.has_chain(t, c)));
+    }
+    restore_text(&[], &rules, &chains)
 }
 
 /// Deletes the links that exist, in one `ip -force -batch` (on past an
@@ -398,7 +412,10 @@ struct Saved {
 
 impl Saved {
     fn read() -> Result<Saved> {
-        let text = output("iptables-save", &[], None)?;
+        Ok(Saved::parse(&output("iptables-save", &[], None)?))
+    }
+
+    fn parse(text: &str) -> Saved {
         let mut saved = Saved {
             chains: BTreeSet::new(),
             rules: Vec::new(),
@@ -424,7 +441,7 @@ impl Saved {
                 });
             }
         }
-        Ok(saved)
+        saved
     }
 
     fn has_chain(&self, table: &str, chain: &str) -> bool {
@@ -439,19 +456,10 @@ impl Saved {
     }
 }
 
-/// Applies rules (each with its operation: -A, -I or -D) and creates
-/// chains, in one `iptables-restore --noflush`: all or nothing.
-fn restore(chains: &[(&str, &str)], rules: &[(Rule, &str)]) -> Result<()> {
-    restore_ops(chains, rules, &[])
-}
-
-/// As [`restore`], then flushes and deletes the chains `drop`, all in one
-/// transaction per table.
-fn restore_ops(
-    chains: &[(&str, &str)],
-    rules: &[(Rule, &str)],
-    drop: &[&(&str, &str)],
-) -> Result<()> {
+/// An `iptables-restore --noflush` script that creates `chains`, applies
+/// `rules` (each with its operation: -A, -I or -D), then flushes and deletes
+/// the chains `drop`: one transaction per table, all or nothing.
+fn restore_text(chains: &[(&str, &str)], rules: &[(Rule, &str)], drop: &[&(&str, &str)]) -> String {
     let mut by_table: BTreeMap<&str, String> = BTreeMap::new();
     for (table, chain) in chains {
         by_table
@@ -472,11 +480,10 @@ fn restore_ops(
             .or_default()
             .push_str(&format!("-F {chain}\n-X {chain}\n"));
     }
-    let script: String = by_table
+    by_table
         .iter()
         .map(|(table, lines)| format!("*{table}\n{lines}COMMIT\n"))
-        .collect();
-    restore_script(&script)
+        .collect()
 }
 
 fn restore_script(script: &str) -> Result<()> {
@@ -534,6 +541,75 @@ fn output(program: &str, args: &[&str], input: Option<&str>) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const A: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const B: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+    /// `iptables-save` of a host (a sandbox) with containers A (-p 8080:80)
+    /// and B (-p 127.0.0.1:5353:53/udp) running, as ctr left it.
+    const TWO_CONTAINERS: &str = r#"*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:CTR-FORWARD - [0:0]
+-A FORWARD -j CTR-FORWARD
+-A CTR-FORWARD -i ctr0 -j ACCEPT
+-A CTR-FORWARD -o ctr0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A CTR-FORWARD -o ctr0 -m conntrack --ctstate DNAT -j ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:CTR-DNAT - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j CTR-DNAT
+-A OUTPUT -m addrtype --dst-type LOCAL -j CTR-DNAT
+-A POSTROUTING -s 10.201.0.0/24 ! -o ctr0 -j MASQUERADE
+-A POSTROUTING -o ctr0 -m addrtype --src-type LOCAL -j MASQUERADE
+-A POSTROUTING -s 10.201.0.0/24 -d 10.201.0.0/24 -m conntrack --ctstate DNAT -j MASQUERADE
+-A CTR-DNAT -p tcp -m tcp --dport 8080 -m comment --comment "ctr:0123456789ab" -j DNAT --to-destination 10.201.0.2:80
+-A CTR-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -m comment --comment "ctr:fedcba987654" -j DNAT --to-destination 10.201.0.3:53
+COMMIT
+"#;
+
+    /// `iptables-save` of a host with nothing of ctr's, and docker's policy.
+    const FRESH: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n\
+                         *nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                         :POSTROUTING ACCEPT [0:0]\nCOMMIT\n";
+
+    fn container(id: &str, address: u8, port: &str) -> Plan {
+        let port = Port::parse(port).unwrap();
+        let address = Ipv4Addr::new(10, 201, 0, address);
+        plan::plan(Mode::Bridge, id, 4242, Some(address), &[port])
+    }
+
+    #[test]
+    fn the_first_container_adds_the_shared_part_and_its_port() {
+        let script = setup_script(&container(A, 2, "8080:80"), &Saved::parse(FRESH));
+        insta::assert_snapshot!(script);
+    }
+
+    #[test]
+    fn a_second_container_adds_its_port_only() {
+        let script = setup_script(&container(A, 2, "8080:80"), &Saved::parse(TWO_CONTAINERS));
+        assert_eq!(script.matches("-A ").count(), 1, "{script}");
+        insta::assert_snapshot!(script);
+    }
+
+    #[test]
+    fn teardown_removes_the_containers_rules_and_the_last_one_all() {
+        let saved = Saved::parse(TWO_CONTAINERS);
+        insta::assert_snapshot!("one_of_two", teardown_script(Some(A), false, &saved));
+        let a_gone: Vec<&str> = TWO_CONTAINERS
+            .lines()
+            .filter(|l| !l.contains("ctr:0123456789ab"))
+            .collect();
+        let saved = Saved::parse(&a_gone.join("\n"));
+        insta::assert_snapshot!("the_last", teardown_script(Some(B), true, &saved));
+        // Twice, or for a container that never had a network: nothing to do.
+        assert_eq!(teardown_script(Some(A), false, &Saved::parse(FRESH)), "");
+    }
 
     #[test]
     fn routes_that_overlap_the_subnet_collide() {

@@ -1,7 +1,7 @@
 //! The container's network: `--network bridge` (the default, as docker's),
 //! `host` and `none`, and `-p` published ports.
 //!
-//! Pure planning is kept apart from effects (DESIGN.md §2):
+//! Pure planning is kept apart from effects (ARCHITECTURE.md, "Decisions"):
 //! - [`plan`]: what links, addresses, routes and iptables rules one container
 //!   needs, as data that can be printed and compared in unit tests;
 //! - [`apply`]: the executor that makes a plan real and undoes it, with `ip`

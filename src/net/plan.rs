@@ -86,7 +86,7 @@ pub fn shared() -> Shared {
             ("net/ipv4/ip_forward".into(), "1".into()),
             // A connection to 127.0.0.1:PORT, DNAT'ed in OUTPUT, leaves by
             // the bridge with a loopback source: without this the kernel
-            // drops it as martian (FACTS.md).
+            // drops it as martian (ip-sysctl.rst, route_localnet).
             (format!("net/ipv4/conf/{BRIDGE}/route_localnet"), "1".into()),
         ],
         chains: vec![("nat", DNAT_CHAIN), ("filter", FORWARD_CHAIN)],
@@ -102,9 +102,11 @@ pub fn shared() -> Shared {
             nat(format!(
                 "-A POSTROUTING -o {BRIDGE} -m addrtype --src-type LOCAL -j MASQUERADE"
             )),
-            // Hairpin: a container reaching a published port of the bridge
-            // (its own or a neighbour's) is answered straight over the
-            // bridge unless its source is the gateway too.
+            // Hairpin: a container reaching a published port of the bridge.
+            // A neighbour's answer would cross the bridge unseen by conntrack
+            // where br_netfilter is not loaded; its own would come from its
+            // own address, a martian. From the gateway, both come back
+            // through the host.
             nat(format!(
                 "-A POSTROUTING -s {subnet} -d {subnet} -m conntrack --ctstate DNAT -j MASQUERADE"
             )),
@@ -165,7 +167,8 @@ pub fn plan(mode: Mode, id: &str, pid: i32, address: Option<Ipv4Addr>, ports: &[
         format!("link add {veth} type veth peer name eth0 netns {pid}"),
         format!("link set {veth} master {BRIDGE}"),
         // Hairpin: the bridge may send a frame back out of the port it came
-        // in by, for a container reaching its own published port.
+        // in by. With br_netfilter, a container reaching its own published
+        // port is DNATed on the bridge, back to itself.
         format!("link set {veth} type bridge_slave hairpin on"),
         format!("link set {veth} up"),
     ];
@@ -257,21 +260,7 @@ mod tests {
             Some(Ipv4Addr::new(10, 201, 0, 2)),
             &ports,
         );
-        assert_eq!(
-            plan.to_string(),
-            "\
-ip link add veth012345678 type veth peer name eth0 netns 4242
-ip link set veth012345678 master ctr0
-ip link set veth012345678 type bridge_slave hairpin on
-ip link set veth012345678 up
-nsenter --net=/proc/4242/ns/net ip link set lo up
-nsenter --net=/proc/4242/ns/net ip addr add 10.201.0.2/24 dev eth0
-nsenter --net=/proc/4242/ns/net ip link set eth0 up
-nsenter --net=/proc/4242/ns/net ip route add default via 10.201.0.1
-iptables -t nat -A CTR-DNAT -p tcp -m tcp --dport 6379 -m comment --comment ctr:0123456789ab -j DNAT --to-destination 10.201.0.2:6379
-iptables -t nat -A CTR-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -m comment --comment ctr:0123456789ab -j DNAT --to-destination 10.201.0.2:53
-"
-        );
+        insta::assert_snapshot!(plan.to_string());
     }
 
     #[test]
@@ -297,6 +286,7 @@ iptables -t nat -A CTR-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -m commen
         ] {
             assert!(shared.contains(want), "{want:?} missing:\n{shared}");
         }
+        insta::assert_snapshot!(shared);
     }
 
     #[test]

@@ -103,7 +103,8 @@ pub fn parse_token(body: &[u8]) -> Result<(String, u64)> {
 }
 
 /// The query of a token request: `service=...&scope=...`, percent-encoded.
-/// Several scopes go space-separated in one `scope=` (FACTS.md).
+/// Several scopes go space-separated in one `scope=`: that is what Debian's
+/// docker-registry (the CNCF distribution registry) asks for a blob mount.
 pub fn token_query(service: Option<&str>, scope: &str) -> String {
     let mut query = String::new();
     if let Some(service) = service {

@@ -15,7 +15,7 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 
 /// The Accept header of every manifest request: leave a list type out and a
 /// registry answers a multi-arch image with 404 (OCI) or down-converts it to
-/// schema 1 (Docker's), see FACTS.md.
+/// schema 1 (Docker's), as Debian's docker-registry does.
 pub fn accept() -> String {
     [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(", ")
 }

@@ -136,7 +136,8 @@ pub fn exit_status_is_the_containers(lesson: &Lesson) {
     // the sandbox, since not even SIGKILL reaches a PID 1 from inside.
     let run = lesson.command(&[], &["sleep", "30"]);
     let out = lesson.sandbox(&format!(
-        "{run} & sleep 0.5; pkill -KILL -x sleep; wait $!; echo status=$?"
+        "{run} & {}; pkill -KILL -x sleep; wait $!; echo status=$?",
+        wait_for_sleep()
     ));
     assert_eq!(out.stdout, "status=137\n", "{}", out.both());
 }
@@ -174,15 +175,23 @@ fn ready_file(lesson: &Lesson, signal: &str) -> String {
     }
 }
 
+/// A shell line that waits (up to 10 s) until the container's `sleep` runs:
+/// from lesson 4 on, a run pulls its image first, which can take a while
+/// on a busy machine.
+fn wait_for_sleep() -> &'static str {
+    "for i in $(seq 200); do pgrep -x sleep >/dev/null && break; sleep 0.05; done"
+}
+
 /// Lesson 1 has no PID namespace: a signal with no handler kills the command.
 /// From lesson 2 the command is PID 1, which the kernel shields from every
 /// signal it has no handler for, SIGTERM included: only SIGKILL ends it.
 pub fn sigterm_without_a_handler(lesson: &Lesson) {
     let run = lesson.command(&[], &["sleep", "30"]);
     let script = format!(
-        "{run} & pid=$!; sleep 0.5; kill -TERM $pid; sleep 0.5
+        "{run} & pid=$!; {}; kill -TERM $pid; sleep 0.5
          if kill -0 $pid 2>/dev/null; then echo alive; kill -KILL $(pgrep -x sleep); fi
-         wait $pid; echo status=$?"
+         wait $pid; echo status=$?",
+        wait_for_sleep()
     );
     let out = lesson.sandbox(&script);
     let expected = if lesson.has_pid_namespace() {

@@ -2,7 +2,7 @@
 //! root, locks, caches and configuration all on the sandbox's own /run and
 //! tmpfs, so that the machine's podman (if any) and files are untouched.
 //!
-//! What it took on this machine (docs/FACTS.md, "Peers"):
+//! What it took on the project's machines (ARCHITECTURE.md, "Small traps"):
 //! - containers.conf of our own (CONTAINERS_CONF): `default_ulimits` below the
 //!   hard limits (no CAP_SYS_RESOURCE here), `cgroup_manager = "cgroupfs"`
 //!   (no systemd), `events_logger = "file"` (no journald);

@@ -37,7 +37,7 @@ for i in $(seq 50); do busybox wget -q -O /dev/null {WHOAMI_URL} 2>/dev/null && 
 }
 
 /// A shell line that fetches WHOAMI_URL, bounded in time (busybox wget's own
-/// -T crashes, see FACTS.md), printing the answer or "unreachable".
+/// -T crashes in 1.35), printing the answer or "unreachable".
 pub fn whoami_command() -> String {
     format!("timeout 3 wget -q -O - {WHOAMI_URL} || echo unreachable")
 }

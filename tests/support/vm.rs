@@ -41,19 +41,68 @@ const TIMEOUT: &str = "1800";
 /// emulation runs everything several times slower.
 const SANDBOX_TIMEOUT: &str = "600";
 
-/// Declares one `#[test]` per entry `NAME: "TEST_BINARY"` or
-/// `NAME: "TEST_BINARY" "FILTER"`, each running that test binary (the
-/// tests FILTER selects) in the VM: see [`run_test`].
+/// Declares the test `vm_tier`, which boots the VM once and runs there,
+/// one after the other, each entry `NAME: "TEST_BINARY"` or `NAME:
+/// "TEST_BINARY" "FILTER"` (that test binary, or the tests FILTER
+/// selects): see [`run_tests`]. One boot for all, since a boot costs half
+/// a minute under emulation.
 #[macro_export]
 macro_rules! vm_tests {
     ($($name:ident: $binary:literal $($filter:literal)?),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                support::vm::run_test($binary, concat!("" $(, $filter)?));
-            }
-        )*
+        #[test]
+        fn vm_tier() {
+            support::vm::run_tests(&[
+                $((stringify!($name), $binary, concat!("" $(, $filter)?)),)*
+            ]);
+        }
     };
+}
+
+/// Runs each (name, test binary, filter) in one boot of the VM, in order,
+/// and fails naming every entry that failed or ran no test.
+pub fn run_tests(entries: &[(&str, &str, &str)]) {
+    let mut script = String::from("set +e\n");
+    for (name, test, filter) in entries {
+        let exe = build_test(test);
+        script.push_str(&format!(
+            "echo '=== {name}'; env CTR_TESTS_PREBUILT=1 RUST_BACKTRACE=1 \
+             CTR_SANDBOX_TIMEOUT={SANDBOX_TIMEOUT} {} {filter} 2>&1; echo \"=== {name} status $?\"\n",
+            quote_all(&[exe])
+        ));
+    }
+    prepare_fixtures();
+    let out = run_command(&["sh".to_string(), "-c".to_string(), script]);
+    let mut failed = Vec::new();
+    for (name, _, _) in entries {
+        let start = format!("=== {name}\n");
+        let end = format!("=== {name} status ");
+        let section = out
+            .stdout
+            .split_once(&start)
+            .and_then(|(_, rest)| rest.split_once(&end))
+            .map(|(inside, status)| (inside, status.starts_with("0\n")));
+        match section {
+            Some((inside, true)) if passed(inside) > 0 => {}
+            Some((_, true)) => failed.push(format!("{name}: ran no test")),
+            Some((_, false)) => failed.push(format!("{name}: failed")),
+            None => failed.push(format!("{name}: did not run (the VM stopped first?)")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "in the VM: {}\n{}",
+        failed.join("; "),
+        out.both()
+    );
+}
+
+/// The tests a test binary said passed ("test result: ok. N passed; ...").
+fn passed(output: &str) -> u32 {
+    output
+        .lines()
+        .filter_map(|line| line.strip_prefix("test result: ok. "))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<u32>().ok())
+        .sum()
 }
 
 /// Runs test binary `test` (tests/TEST.rs) in the VM with the arguments in

@@ -140,7 +140,7 @@ fn forwarded() -> SigSet {
 }
 
 /// Blocks the forwarded signals and SIGCHLD, so that none is lost between now
-/// and the moment we wait for them with sigwait(2).
+/// and the moment we wait for them with sigwait(3).
 fn block_signals() -> Result<SigSet> {
     // A shell starts background jobs with SIGINT and SIGQUIT ignored, and an
     // ignored signal is dropped before sigwait can see it: take them back.
