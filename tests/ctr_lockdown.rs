@@ -198,3 +198,39 @@ fn device_gives_one_node_back() {
         out.both()
     );
 }
+
+/// CVE-2019-5736: a container's process that can open `/proc/PID/exe` of
+/// the runtime while the runtime is inside the container (an `exec`
+/// joining it, `--init`'s PID 1) can reach, and once no process runs it,
+/// overwrite the host's binary. The runtime's processes in a container
+/// are not dumpable, so without CAP_SYS_PTRACE their `exe` is closed: a
+/// watcher inside the container sees no process but busybox through 30
+/// `exec`s, `--init`'s PID 1 cannot be read or written, and `run`'s PID 1
+/// is the program itself. With `--privileged` (CAP_SYS_PTRACE) the binary
+/// is still not writable while it runs ("Text file busy"); SECURITY.md says
+/// what is left.
+#[test]
+fn the_runtime_binary_is_out_of_reach() {
+    support::require_root();
+    let out = ok(r#"
+        before=$(sha256sum < "$C")
+        $C run -d --name w --network none busybox sh -c 'while :; do for p in /proc/[0-9]*; do
+            t=$(readlink $p/exe) && [ "$t" != /bin/busybox ] && echo "$p $t" >> /tmp/seen; done; done' >/dev/null
+        for i in $(seq 30); do $C exec w true || echo "exec failed"; done
+        $C exec w sh -c 'echo "seen: $(cat /tmp/seen 2>/dev/null)"'
+        $C rm -f w >/dev/null
+        $C run --rm --network none busybox readlink /proc/1/exe
+        $C run --rm --init --network none busybox sh -c 'readlink /proc/1/exe || echo "readlink refused";
+            cat /proc/1/exe >/dev/null || echo "read refused"; (echo x >> /proc/1/exe) || echo "write refused"'
+        $C run --rm --init --privileged --network none busybox sh -c '(echo x >> /proc/1/exe) || echo "write refused"'
+        [ "$(sha256sum < "$C")" = "$before" ] && echo "binary unchanged"
+    "#);
+    assert_eq!(
+        out.stdout,
+        "seen: \n/bin/busybox\nreadlink refused\nread refused\nwrite refused\nwrite refused\n\
+         binary unchanged\n",
+        "{}",
+        out.both()
+    );
+    assert!(out.stderr.contains("Text file busy"), "{}", out.both());
+}
