@@ -64,6 +64,31 @@ fn every_probe_is_refused_by_default() {
     );
 }
 
+/// The same on cgroup v2, which has no devices controller: the device
+/// rules are a BPF program attached to the container's cgroup. (This
+/// machine's /sys/fs/cgroup is v1; the sandbox mounts its own v2 tree
+/// there, as on a distribution of the unified layout.)
+#[test]
+fn every_probe_is_refused_on_cgroup_v2_too() {
+    support::require_root();
+    let out = ok(&format!(
+        "mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 98\n{}\
+         $C run --rm --network none --device /dev/fuse busybox sh -c 'exec 3</dev/fuse && echo opened'\n\
+         $C run --rm --network none --privileged busybox sh -c \
+             'mknod /tmp/fuse c 10 229 && exec 3</tmp/fuse && echo privileged'\n\
+         ls /sys/fs/cgroup/ctr | wc -l\n",
+        probes("")
+    ));
+    assert_eq!(
+        out.stdout,
+        "mount=refused\nmasked=refused\nprocsys=refused\nkmsg=refused\nfuse=refused\n\
+         ip=refused\nCapEff:00000000a80425fb\nCapBnd:00000000a80425fb\nSeccomp:2\n\
+         opened\nprivileged\n0\n",
+        "{}",
+        out.both()
+    );
+}
+
 #[test]
 fn every_probe_works_with_privileged() {
     support::require_root();

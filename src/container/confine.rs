@@ -155,9 +155,9 @@ pub struct Host {
     pub mapped: Vec<(Vec<LinuxDevice>, String)>,
     /// The text of `--security-opt seccomp=FILE`.
     pub seccomp_file: Option<String>,
-    /// A v1 devices cgroup holds the device rules. On cgroup v2 they need
-    /// a BPF device program, which ctr-runtime does not load yet: there a
-    /// container gets no device rules (SECURITY.md says what that leaves).
+    /// The container has a cgroup to hold device rules: v1's devices
+    /// controller, or any v2 cgroup (a BPF program). Without one, only
+    /// the capabilities and seccomp stand between it and a node it makes.
     pub device_cgroup: bool,
 }
 

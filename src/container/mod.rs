@@ -410,7 +410,11 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     let process = config::plan(&config.config, &options, &lookup)?;
     let (resources, cgroups) = plan_limits(&request.limits)?;
     let host = confine::Host {
-        device_cgroup: matches!(&cgroups, Some(runtime::cgroups::Layout::V1(trees)) if trees.contains_key("devices")),
+        device_cgroup: match &cgroups {
+            Some(runtime::cgroups::Layout::V1(trees)) => trees.contains_key("devices"),
+            Some(runtime::cgroups::Layout::V2(_)) => true,
+            None => false,
+        },
         ..confine::Host::read(&request.confine)?
     };
     let confinement = confine::decide(&request.confine, &host)?;
