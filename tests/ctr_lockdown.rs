@@ -105,6 +105,26 @@ fn every_probe_works_with_privileged() {
     );
 }
 
+/// `ctr exec` runs its process with the container's confinement (the
+/// process of its config.json): the same sets, the same filter.
+#[test]
+fn exec_is_confined_as_run() {
+    support::require_root();
+    let out = ok(r#"
+        S='grep -E "^(CapEff|CapBnd|Seccomp):" /proc/self/status | tr -d "\t"'
+        $C run -d --name c --network none --cap-drop ALL --cap-add KILL busybox sleep 30 >/dev/null
+        $C exec c sh -c "$S"
+        $C exec c mount -t tmpfs t /tmp 2>/dev/null || echo "mount refused"
+        $C rm -f c >/dev/null
+    "#);
+    assert_eq!(
+        out.stdout,
+        "CapEff:0000000000000020\nCapBnd:0000000000000020\nSeccomp:2\nmount refused\n",
+        "{}",
+        out.both()
+    );
+}
+
 #[test]
 fn capabilities_and_seccomp_match_podman() {
     support::require_root();
