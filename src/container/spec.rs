@@ -409,6 +409,15 @@ mod tests {
         });
         let shown = |plan: &Plan| {
             let mut json = serde_json::to_value(spec(plan)).unwrap();
+            // oci-spec keeps capabilities in a HashSet: any order.
+            if let Some(sets) = json["process"]["capabilities"].as_object_mut() {
+                for set in sets.values_mut() {
+                    let mut names: Vec<String> =
+                        serde_json::from_value(set.take()).unwrap_or_default();
+                    names.sort();
+                    *set = names.into();
+                }
+            }
             if let Some(rules) = json["linux"]["seccomp"]["syscalls"].as_array() {
                 let n = rules.len();
                 json["linux"]["seccomp"]["syscalls"] = format!("{n} rules").into();
