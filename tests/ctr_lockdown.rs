@@ -65,14 +65,15 @@ fn every_probe_is_refused_by_default() {
 }
 
 /// The same on cgroup v2, which has no devices controller: the device
-/// rules are a BPF program attached to the container's cgroup. (This
-/// machine's /sys/fs/cgroup is v1; the sandbox mounts its own v2 tree
-/// there, as on a distribution of the unified layout.)
+/// rules are a BPF program attached to the container's cgroup. (On a v1
+/// or hybrid machine the sandbox mounts its own v2 tree there, as on a
+/// distribution of the unified layout.)
 #[test]
 fn every_probe_is_refused_on_cgroup_v2_too() {
     support::require_root();
     let out = ok(&format!(
-        "mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 98\n{}\
+        "[ \"$(stat -f -c %T /sys/fs/cgroup)\" = cgroup2fs ] || \
+         mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 98\n{}\
          $C run --rm --network none --device /dev/fuse busybox sh -c 'exec 3</dev/fuse && echo opened'\n\
          $C run --rm --network none --privileged busybox sh -c \
              'mknod /tmp/fuse c 10 229 && exec 3</tmp/fuse && echo privileged'\n\

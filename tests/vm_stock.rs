@@ -90,8 +90,8 @@ fn modules_load_on_demand_and_the_hosts_build_runs() {
 // One boot for all of these (support::vm::run_tests). Lesson 6 re-checks
 // the properties of lessons 1-3 on its own binary and adds NAT; lesson 5's
 // own tests are the bridge and veth ones; ctr's bridge network, published
-// ports (br_netfilter, a module here, loaded by ctr), and its cgroup v2
-// limits. Left out: lesson 4 (pulling, no kernel part of its own) and
+// ports (br_netfilter, a module here, loaded by ctr), its cgroup v2
+// limits, and its confinement (the device rules as a BPF program). Left out: lesson 4 (pulling, no kernel part of its own) and
 // tests that give a container a fixed time (`sleep 3`, a kill 0.5 s after
 // start) to be still running when the next step comes: under emulation it
 // is not. They run on the host with the rest.
@@ -105,4 +105,5 @@ vm_tests! {
     ctr_network: "ctr_network" "containers_reach_the_outside_and_each_other a_published_port",
     ctr_limits_on_cgroup_v2: "ctr_limits",
     ctr_runtime: "runtime_cli" "created_holds what_config_json_asks",
+    ctr_lockdown_on_cgroup_v2: "ctr_lockdown" "every_probe_is_refused_by_default every_probe_works exec_is_confined",
 }
