@@ -131,6 +131,26 @@ struct RunArgs {
     /// At most this many processes (0 or -1: no limit)
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
+    /// Give a capability beyond docker's 14 (NET_ADMIN, SYS_PTRACE..., or ALL)
+    #[arg(long, value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Take one of docker's 14 capabilities away (or ALL)
+    #[arg(long, value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Every capability ctr holds, every device of the host, no seccomp
+    /// filter, /sys writable: no confinement at all
+    #[arg(long)]
+    privileged: bool,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    read_only: bool,
+    /// no-new-privileges, seccomp=unconfined, seccomp=PROFILE.json (docker's
+    /// format) or systempaths=unconfined
+    #[arg(long, value_name = "OPT")]
+    security_opt: Vec<String>,
+    /// Give the container a device of the host: HOST[:CONTAINER][:PERMISSIONS]
+    #[arg(long, value_name = "DEVICE")]
+    device: Vec<String>,
     /// The image (name or ID), then the command and its arguments [default: the image's]
     // Options end at the image, as docker's do: `ctr run busybox sh -c 'echo
     // hi'` gives `-c` to sh, not to ctr (trailing_var_arg, one positional).
@@ -307,6 +327,14 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
             cpuset_cpus: args.cpuset_cpus,
             pids_limit: args.pids_limit,
         },
+        confine: ctr::container::confine::Asked {
+            privileged: args.privileged,
+            cap_add: args.cap_add,
+            cap_drop: args.cap_drop,
+            read_only: args.read_only,
+            security_opt: args.security_opt,
+            devices: args.device,
+        },
         options: RunOptions {
             entrypoint: args.entrypoint,
             cmd,
@@ -383,6 +411,30 @@ mod tests {
         assert_eq!(a.cpu_shares, Some(512));
         assert_eq!(a.pids_limit, Some(-1));
         assert_eq!(a.cmd(), ["-c"]);
+    }
+
+    #[test]
+    fn privileges_as_docker_spells_them() {
+        let a = run_args(&[
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop=ALL",
+            "--cap-add",
+            "kill",
+            "--privileged",
+            "--read-only",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt=seccomp=/p.json",
+            "--device",
+            "/dev/kmsg:/dev/kmsg:r",
+            "img",
+        ]);
+        assert_eq!(a.cap_add, ["NET_ADMIN", "kill"]);
+        assert_eq!(a.cap_drop, ["ALL"]);
+        assert!(a.privileged && a.read_only);
+        assert_eq!(a.security_opt, ["no-new-privileges", "seccomp=/p.json"]);
+        assert_eq!(a.device, ["/dev/kmsg:/dev/kmsg:r"]);
     }
 
     #[test]

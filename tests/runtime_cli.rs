@@ -119,7 +119,7 @@ fn state_has_the_shape_of_runtime_specs_schema() {
 fn a_field_it_does_not_implement_is_refused_by_name() {
     let out = run(r#"
         bundle c
-        edit c '.linux.seccomp={"defaultAction":"SCMP_ACT_ERRNO"} | .process.apparmorProfile="docker-default"'
+        edit c '.linux.seccomp={"defaultAction":"SCMP_ACT_ERRNO","listenerPath":"/run/agent.sock"} | .process.apparmorProfile="docker-default"'
         $R --log /run/log.json --log-format json create --bundle /run/b/c c; echo "create=$?"
         ls -A /run/ctr-runtime | wc -l
         jq -r '.level' /run/log.json; jq -r '.time|test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' /run/log.json
@@ -132,7 +132,7 @@ fn a_field_it_does_not_implement_is_refused_by_name() {
     assert!(
         out.stderr.contains(
             "config.json asks for what ctr-runtime does not implement: \
-             linux.seccomp, process.apparmorProfile; remove them or use another runtime"
+             linux.seccomp.listenerPath, process.apparmorProfile; remove them or use another runtime"
         ),
         "{}",
         out.both()
@@ -164,6 +164,52 @@ fn what_config_json_asks_is_what_the_container_gets() {
         out.stdout,
         "box\n1\nCapEff:\t0000000000000420\nCapBnd:\t0000000000000420\nNoNewPrivs:\t1\n100\n0\n0\n\
          sys-ro\nroot-ro\nhost-file\ndata-ro\nt\ncrw-------\n0022\nstatus=0\n",
+        "{}",
+        out.both()
+    );
+}
+
+/// A profile that allows everything but what it names: mkdir with EACCES
+/// (13) instead of the default EPERM, chroot with the default EPERM, and
+/// unshare only of a UTS namespace (SCMP_CMP_MASKED_EQ: the argument
+/// masked with CLONE_NEWUTS, 0x04000000, equals it). It binds the
+/// container's process, before and after no_new_privs, and exec'd ones.
+#[test]
+fn a_seccomp_profile_is_config_jsons() {
+    let out = ok(r#"
+        bundle c
+        edit c '.process.args=["sh","-c","grep -E \"^(Seccomp|Seccomp_filters|NoNewPrivs):\" /proc/self/status; mkdir /x; chroot / true; unshare -u true; unshare -i true && echo ipc-ok; sleep 30"]
+          | .linux.seccomp={"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[
+              {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13},
+              {"names":["chroot"],"action":"SCMP_ACT_ERRNO"},
+              {"names":["unshare"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":67108864,"valueTwo":67108864,"op":"SCMP_CMP_MASKED_EQ"}]},
+              {"names":["no_such_call"],"action":"SCMP_ACT_KILL"}]}'
+        $R run -d --bundle /run/b/c c 2>&1
+        for i in $(seq 100); do $R exec c true 2>/dev/null && break; sleep 0.05; done
+        $R exec c sh -c 'grep ^Seccomp: /proc/self/status; mkdir /y' 2>&1; echo "exec=$?"
+        $R kill c KILL; sleep 0.2; $R delete c
+        edit c '.process.noNewPrivileges=true | .process.args=["sh","-c","grep -E \"^(Seccomp|NoNewPrivs):\" /proc/self/status; mkdir /x"]'
+        $R run --bundle /run/b/c c 2>&1; echo "nnp=$?"
+        # Compiled once: the second container's profile is the first's.
+        ls /run/ctr-runtime/seccomp:cache | grep -c '\.bpf$'
+    "#);
+    let s = &out.stdout;
+    assert!(
+        s.starts_with(
+            "NoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n\
+             mkdir: can't create directory '/x': Permission denied\n\
+             chroot: can't change root directory to '/': Operation not permitted\n\
+             unshare: unshare(0x4000000): Operation not permitted\nipc-ok\n"
+        ),
+        "{}",
+        out.both()
+    );
+    assert!(
+        s.ends_with(
+            "Seccomp:\t2\nmkdir: can't create directory '/y': Permission denied\nexec=1\n\
+             NoNewPrivs:\t1\nSeccomp:\t2\nmkdir: can't create directory '/x': Permission denied\n\
+             nnp=1\n1\n"
+        ),
         "{}",
         out.both()
     );
@@ -315,13 +361,13 @@ fn run_returns_the_status_and_cleans_up() {
         $R state c 2>/dev/null || echo "deleted"
         edit c '.process.args=["nope"]'
         $R run --bundle /run/b/c c 2>&1; echo "status=$?"
-        $R features | jq -r '.ociVersionMin, (.hooks|join(","))'
+        $R features | jq -r '.ociVersionMin, (.hooks|join(",")), .linux.seccomp.enabled, (.linux.seccomp.archs|index("SCMP_ARCH_X86_64") > 0)'
     "#);
     assert_eq!(
         out.stdout,
         "status=7\ndeleted\nctr-runtime: exec: nope: command not found in the image's PATH \
          (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)\nstatus=127\n\
-         1.0.0\ncreateRuntime,poststart,poststop\n",
+         1.0.0\ncreateRuntime,poststart,poststop\ntrue\ntrue\n",
         "{}",
         out.both()
     );

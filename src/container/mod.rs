@@ -11,10 +11,12 @@
 //! upper/ and work/, and the /etc files; the runtime keeps its own state
 //! under `CTR_ROOT/runtime/ID/`.
 
+pub mod confine;
 pub mod join;
 pub mod lifecycle;
 pub mod limits;
 pub mod overlay;
+pub mod seccomp;
 pub mod spec;
 pub mod stats;
 pub mod tty;
@@ -56,6 +58,8 @@ pub struct Request {
     pub ports: Vec<Port>,
     /// `--memory`, `--cpus`, `--pids-limit`...
     pub limits: limits::Limits,
+    /// `--cap-add`, `--privileged`, `--security-opt`, `--device`...
+    pub confine: confine::Asked,
     /// The options that shape the process (cmd, env, user...).
     pub options: RunOptions,
 }
@@ -363,6 +367,7 @@ struct Decided {
     /// `linux.resources`, and the cgroup layout that will hold them.
     resources: Option<oci_spec::runtime::LinuxResources>,
     cgroups: Option<runtime::cgroups::Layout>,
+    confinement: confine::Confinement,
 }
 
 // ANCHOR: create
@@ -404,6 +409,15 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     let lookup = |k: &str| std::env::var(k).ok();
     let process = config::plan(&config, &options, &lookup)?;
     let (resources, cgroups) = plan_limits(&request.limits)?;
+    let host = confine::Host {
+        device_cgroup: match &cgroups {
+            Some(runtime::cgroups::Layout::V1(trees)) => trees.contains_key("devices"),
+            Some(runtime::cgroups::Layout::V2(_)) => true,
+            None => false,
+        },
+        ..confine::Host::read(&request.confine)?
+    };
+    let confinement = confine::decide(&request.confine, &host)?;
 
     let name = request
         .name
@@ -474,6 +488,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
             hostname,
             resources,
             cgroups,
+            confinement,
         },
     ))
 }
@@ -543,6 +558,7 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
             namespace: layout.version() == runtime::cgroups::Version::V2,
             resources: decided.resources.clone(),
         }),
+        confinement: &decided.confinement,
     };
     let json = serde_json::to_vec_pretty(&spec::spec(&plan))?;
     let path = dir.join("config.json");

@@ -1,17 +1,18 @@
 //! The engine's plan of a container, written as the runtime's contract:
 //! config.json. Pure: everything the engine decided (the process from the
 //! image and the flags, the user resolved in the image, the hostname, the
-//! network) goes in, an OCI runtime `Spec` comes out, which `ctr-runtime`
-//! (or runc, or crun) can run.
+//! network, the confinement) goes in, an OCI runtime `Spec` comes out,
+//! which `ctr-runtime` (or runc, or crun) can run.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    BoxBuilder as ConsoleSizeBuilder, Linux, LinuxNamespace, LinuxNamespaceType, Mount, Process,
-    Root, Spec, User,
+    BoxBuilder as ConsoleSizeBuilder, Capabilities, Linux, LinuxCapabilities, LinuxNamespace,
+    LinuxNamespaceType, LinuxResources, Mount, Process, Root, Spec, User,
 };
 
+use super::confine::{Confinement, READONLY_PATHS};
 use crate::config;
 use crate::net::Mode;
 use crate::runtime::create::INIT_ANNOTATION;
@@ -34,6 +35,8 @@ pub struct Plan<'a> {
     pub etc_dir: Option<&'a Path>,
     /// Its cgroup, when the machine has a cgroup filesystem.
     pub cgroup: Option<CgroupPlan>,
+    /// What the process may do (see confine.rs).
+    pub confinement: &'a Confinement,
 }
 
 /// A cgroup per container, cgroupfs-style: `/ctr/ID`, with the limits.
@@ -52,14 +55,12 @@ pub const ETC_FILES: [(&str, &str); 3] = [
     ("resolv.conf", "/etc/resolv.conf"),
 ];
 
-/// docker's read-only paths: the kernel's knobs that /proc exposes are not
-/// the container's to turn.
-pub const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
+/// docker's sysctls for a container with a network namespace of its own:
+/// any user may open ICMP sockets (ping without CAP_NET_RAW) and bind the
+/// ports below 1024; the namespace is the container's, not the host's.
+pub const NETNS_SYSCTLS: [(&str, &str); 2] = [
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+    ("net.ipv4.ping_group_range", "0 2147483647"),
 ];
 
 // ANCHOR: spec
@@ -82,10 +83,15 @@ pub fn spec(plan: &Plan) -> Spec {
     process.set_args(Some(plan.process.argv.clone()));
     process.set_env(Some(plan.env.to_vec()));
     process.set_cwd(PathBuf::from(&plan.process.cwd));
-    // Until ctr drops capabilities (lesson 8's idea), root keeps root's.
-    process.set_capabilities(None);
+    let confinement = plan.confinement;
+    process.set_capabilities(
+        confinement
+            .capabilities
+            .as_ref()
+            .map(|names| capabilities(names, plan.user.uid == 0)),
+    );
     process.set_rlimits(None);
-    process.set_no_new_privileges(None);
+    process.set_no_new_privileges(confinement.no_new_privileges.then_some(true));
     process.set_apparmor_profile(None);
     process.set_oom_score_adj(None);
     process.set_selinux_label(None);
@@ -115,16 +121,31 @@ pub fn spec(plan: &Plan) -> Spec {
     // what ctr decided.
     let mut linux = Linux::default();
     linux.set_namespaces(Some(namespaces));
-    linux.set_readonly_paths(Some(READONLY_PATHS.map(String::from).to_vec()));
-    linux.set_masked_paths(None);
-    linux.set_resources(plan.cgroup.as_ref().and_then(|c| c.resources.clone()));
+    let paths = |p: &[String]| (!p.is_empty()).then(|| p.to_vec());
+    linux.set_readonly_paths(paths(&confinement.readonly_paths));
+    linux.set_masked_paths(paths(&confinement.masked_paths));
+    // The device rules are the devices cgroup's: with a cgroup only.
+    linux.set_resources(plan.cgroup.as_ref().and_then(|c| {
+        let mut resources = c.resources.clone().unwrap_or_default();
+        if !confinement.device_rules.is_empty() {
+            resources.set_devices(Some(confinement.device_rules.clone()));
+        }
+        (resources != LinuxResources::default()).then_some(resources)
+    }));
     linux.set_cgroups_path(plan.cgroup.as_ref().map(|c| c.path.clone()));
-    linux.set_devices(None);
-    linux.set_seccomp(None);
+    linux.set_devices((!confinement.devices.is_empty()).then(|| confinement.devices.clone()));
+    linux.set_seccomp(confinement.seccomp.clone());
+    if plan.network.own_namespace() {
+        let sysctl = NETNS_SYSCTLS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        linux.set_sysctl(Some(sysctl));
+    }
 
     let mut root = Root::default();
     root.set_path(PathBuf::from("rootfs"));
-    root.set_readonly(Some(false));
+    root.set_readonly(Some(confinement.read_only));
 
     let mut annotations = HashMap::new();
     if plan.init {
@@ -136,16 +157,37 @@ pub fn spec(plan: &Plan) -> Spec {
     spec.set_root(Some(root));
     spec.set_hostname(Some(plan.hostname.to_string()));
     spec.set_process(Some(process));
-    spec.set_mounts(Some(mounts(plan.etc_dir)));
+    spec.set_mounts(Some(mounts(plan.etc_dir, confinement.privileged)));
     spec.set_linux(Some(linux));
     spec.set_annotations((!annotations.is_empty()).then_some(annotations));
     spec
 }
 // ANCHOR_END: spec
 
+// ANCHOR: capabilities
+/// docker's sets: root's process gets `names` as its bounding, effective
+/// and permitted sets; another user's only as its bounding set, which is
+/// what execve(2) would leave it (no inheritable set: docker gives none).
+fn capabilities(names: &[String], root: bool) -> LinuxCapabilities {
+    let set: Capabilities = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("CAP_")?.parse().ok())
+        .collect();
+    let mut caps = LinuxCapabilities::default();
+    caps.set_bounding(Some(set.clone()));
+    caps.set_effective(root.then(|| set.clone()));
+    caps.set_permitted(root.then_some(set));
+    caps.set_inheritable(None);
+    caps.set_ambient(None);
+    caps
+}
+// ANCHOR_END: capabilities
+
 // ANCHOR: mounts
-/// docker's default mounts, then the container's /etc files.
-fn mounts(etc_dir: Option<&Path>) -> Vec<Mount> {
+/// docker's default mounts, then the container's /etc files. /sys and the
+/// cgroup filesystem are read-only, but with `--privileged`.
+fn mounts(etc_dir: Option<&Path>, privileged: bool) -> Vec<Mount> {
+    let ro: &[&str] = if privileged { &[] } else { &["ro"] };
     let m = |destination: &str, typ: &str, source: &str, options: &[&str]| {
         let mut mount = Mount::default();
         mount.set_destination(PathBuf::from(destination));
@@ -179,13 +221,13 @@ fn mounts(etc_dir: Option<&Path>) -> Vec<Mount> {
             "/sys",
             "sysfs",
             "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
+            &[&["nosuid", "noexec", "nodev"], ro].concat(),
         ),
         m(
             "/sys/fs/cgroup",
             "cgroup",
             "cgroup",
-            &["ro", "nosuid", "noexec", "nodev"],
+            &[ro, &["nosuid", "noexec", "nodev"]].concat(),
         ),
         m(
             "/dev/mqueue",
@@ -241,12 +283,20 @@ pub fn template() -> Spec {
         init: false,
         etc_dir: None,
         cgroup: None,
+        // runc's template confines; this one keeps root's capabilities, so
+        // that a bundle made from it can try anything (only the kernel's
+        // knobs in /proc are read-only).
+        confinement: &Confinement {
+            readonly_paths: READONLY_PATHS.map(String::from).to_vec(),
+            ..Confinement::default()
+        },
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::confine::{decide, Asked, Host};
 
     fn plan_with<'a>(
         process: &'a config::Process,
@@ -263,7 +313,24 @@ mod tests {
             init: false,
             etc_dir: Some(Path::new("/var/lib/ctr/containers/x")),
             cgroup: None,
+            confinement: confined(&Asked::default()),
         }
+    }
+
+    /// The confinement `asked` gets on a machine of docker's 14 and more.
+    fn confined(asked: &Asked) -> &'static Confinement {
+        let host = Host {
+            caps: ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]
+                .iter()
+                .chain(crate::container::confine::DEFAULT_CAPS.iter())
+                .map(|c| c.to_string())
+                .collect(),
+            arch: "x86_64".into(),
+            kernel: (6, 1),
+            device_cgroup: true,
+            ..Host::default()
+        };
+        Box::leak(Box::new(decide(asked, &host).unwrap()))
     }
 
     #[test]
@@ -315,5 +382,139 @@ mod tests {
             crate::runtime::supported::unimplemented(&json),
             Vec::<String>::new()
         );
+    }
+
+    /// config.json for a default `ctr run` (root, bridge network, a
+    /// cgroup), and for `--privileged`, reviewed as a whole; the seccomp
+    /// rules are seccomp.rs's to test, shown here by their count.
+    #[test]
+    fn config_json_confined_and_privileged() {
+        let process = config::Process {
+            argv: vec!["sh".into()],
+            env: vec![],
+            cwd: "/".into(),
+            user: "0".into(),
+        };
+        let root = config::User {
+            uid: 0,
+            gid: 0,
+            groups: vec![],
+            home: "/root".into(),
+        };
+        let mut plan = plan_with(&process, &root, &[]);
+        plan.cgroup = Some(CgroupPlan {
+            path: "/ctr/x".into(),
+            namespace: false,
+            resources: None,
+        });
+        let shown = |plan: &Plan| {
+            let mut json = serde_json::to_value(spec(plan)).unwrap();
+            // oci-spec keeps capabilities in a HashSet: any order.
+            if let Some(sets) = json["process"]["capabilities"].as_object_mut() {
+                for set in sets.values_mut() {
+                    let mut names: Vec<String> =
+                        serde_json::from_value(set.take()).unwrap_or_default();
+                    names.sort();
+                    *set = names.into();
+                }
+            }
+            if let Some(rules) = json["linux"]["seccomp"]["syscalls"].as_array() {
+                let n = rules.len();
+                json["linux"]["seccomp"]["syscalls"] = format!("{n} rules").into();
+            }
+            serde_json::to_string_pretty(&json).unwrap()
+        };
+        insta::assert_snapshot!("confined", shown(&plan));
+        plan.confinement = confined(&Asked {
+            privileged: true,
+            ..Asked::default()
+        });
+        insta::assert_snapshot!("privileged", shown(&plan));
+    }
+
+    #[test]
+    fn the_confinement_becomes_config_json() {
+        let process = config::Process {
+            argv: vec!["sh".into()],
+            env: vec![],
+            cwd: "/".into(),
+            user: "0".into(),
+        };
+        let root = config::User {
+            uid: 0,
+            gid: 0,
+            groups: vec![],
+            home: "/root".into(),
+        };
+        let mut plan = plan_with(&process, &root, &[]);
+        plan.cgroup = Some(CgroupPlan {
+            path: "/ctr/x".into(),
+            namespace: false,
+            resources: None,
+        });
+        let json = serde_json::to_value(spec(&plan)).unwrap();
+        let caps = &json["process"]["capabilities"];
+        assert_eq!(caps["bounding"].as_array().unwrap().len(), 14);
+        assert_eq!(caps["effective"], caps["bounding"]);
+        assert_eq!(caps["permitted"], caps["bounding"]);
+        assert!(caps.get("inheritable").is_none() && caps.get("ambient").is_none());
+        assert!(json["process"].get("noNewPrivileges").is_none());
+        let linux = &json["linux"];
+        assert_eq!(linux["maskedPaths"].as_array().unwrap().len(), 12);
+        assert_eq!(linux["readonlyPaths"].as_array().unwrap().len(), 5);
+        assert_eq!(linux["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(linux["resources"]["devices"][0]["allow"], false);
+        assert_eq!(linux["resources"]["devices"].as_array().unwrap().len(), 14);
+        assert_eq!(linux["sysctl"]["net.ipv4.ping_group_range"], "0 2147483647");
+        assert_eq!(linux["sysctl"]["net.ipv4.ip_unprivileged_port_start"], "0");
+        assert_eq!(json["root"]["readonly"], false);
+        let sys = &json["mounts"][3];
+        assert_eq!(sys["destination"], "/sys");
+        assert!(sys["options"].as_array().unwrap().contains(&"ro".into()));
+        assert_eq!(
+            crate::runtime::supported::unimplemented(&json),
+            Vec::<String>::new()
+        );
+
+        // Another user: the bounding set only, as execve would leave it.
+        let user = config::User {
+            uid: 1000,
+            ..root.clone()
+        };
+        plan.user = &user;
+        plan.network = Mode::Host;
+        let json = serde_json::to_value(spec(&plan)).unwrap();
+        let caps = &json["process"]["capabilities"];
+        assert_eq!(caps["bounding"].as_array().unwrap().len(), 14);
+        assert!(caps.get("effective").is_none() && caps.get("permitted").is_none());
+        assert!(json["linux"].get("sysctl").is_none(), "the host's network");
+
+        plan.user = &root;
+        plan.confinement = confined(&Asked {
+            privileged: true,
+            read_only: true,
+            security_opt: vec!["no-new-privileges".into()],
+            ..Asked::default()
+        });
+        let json = serde_json::to_value(spec(&plan)).unwrap();
+        assert_eq!(
+            json["process"]["capabilities"]["effective"]
+                .as_array()
+                .unwrap()
+                .len(),
+            16
+        );
+        assert_eq!(json["process"]["noNewPrivileges"], true);
+        assert_eq!(json["root"]["readonly"], true);
+        let linux = &json["linux"];
+        assert!(linux.get("seccomp").is_none() && linux.get("maskedPaths").is_none());
+        assert!(linux.get("readonlyPaths").is_none());
+        assert_eq!(
+            linux["resources"]["devices"],
+            serde_json::json!([{"allow": true, "access": "rwm"}])
+        );
+        for mount in &json["mounts"].as_array().unwrap()[3..5] {
+            assert!(!mount["options"].as_array().unwrap().contains(&"ro".into()));
+        }
     }
 }

@@ -155,8 +155,23 @@ fn spawn(
         .as_ref()
         .and_then(|h| h.create_runtime().as_ref())
         .is_some_and(|h| !h.is_empty());
+    // Compiled here, before anything is made: a profile libseccomp refuses
+    // is an error of create's, and the init inherits the filter ready.
+    let seccomp = match bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(profile) => Some(super::seccomp::prepare(
+            profile,
+            &root.join(super::seccomp::CACHE),
+        )?),
+        None => None,
+    };
     let init = Init {
         spec: &bundle.spec,
+        seccomp: seccomp.as_ref(),
         rootfs: &bundle.rootfs,
         sync: &theirs,
         fifo: &fifo,
@@ -183,6 +198,15 @@ fn spawn(
         None => None,
     };
     let mut stack = vec![0u8; 8 << 20];
+    // The init is the runtime's binary until it execs, and a process of a
+    // PID namespace joined by path could look at it from its first
+    // instruction: it is born not dumpable (the flag is copied to a
+    // child), so its /proc/PID/exe is closed to the container (runc's
+    // CVE-2019-5736). Ours is set back at once.
+    // SAFETY: prctl with integer arguments.
+    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
     // SAFETY: the runtime is single-threaded here (the engine starts its
     // threads after create), so the child, a copy of this process, holds
     // no lock another thread held. It runs on its own stack and ends in
@@ -194,8 +218,12 @@ fn spawn(
             flags,
             Some(Signal::SIGCHLD as i32),
         )
+    };
+    if dumpable > 0 {
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable) };
     }
-    .context("clone(2) failed to create the container's namespaces")?;
+    let pid = pid.context("clone(2) failed to create the container's namespaces")?;
     if let Some(own) = own_pid_ns {
         setns(own, CloneFlags::CLONE_NEWPID).context("returning to our PID namespace")?;
     }
@@ -238,6 +266,11 @@ fn spawn(
         annotations: annotations.into_iter().collect(),
         hooks: bundle.spec.hooks().clone(),
         cgroup,
+        seccomp: bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().clone()),
     };
     saved.save(root)?;
     Ok(Created { pid })

@@ -80,8 +80,17 @@ pub fn exec(root: &Path, id: &ContainerId, process: &Process, options: ExecOptio
         SockFlag::SOCK_CLOEXEC,
     )
     .context("making the socket pair to the new process")?;
+    // The container's filter binds its every process (runc's exec too).
+    let seccomp = match &saved.seccomp {
+        Some(profile) => Some(super::seccomp::prepare(
+            profile,
+            &root.join(super::seccomp::CACHE),
+        )?),
+        None => None,
+    };
     let joiner = Joiner {
         cgroup: saved.cgroup.as_ref(),
+        seccomp: seccomp.as_ref(),
         process,
         namespaces: &namespaces,
         sync: &theirs,
@@ -153,6 +162,7 @@ struct Joiner<'a> {
     /// The container's cgroup: the intermediate joins it first, so that
     /// the process is born in it (limits and all) and cannot escape it.
     cgroup: Option<&'a super::cgroups::Cgroup>,
+    seccomp: Option<&'a super::seccomp::Filter>,
     process: &'a Process,
     namespaces: &'a [(CloneFlags, OwnedFd)],
     sync: &'a OwnedFd,
@@ -165,6 +175,13 @@ struct Joiner<'a> {
 impl Joiner<'_> {
     /// In the intermediate: joins, clones the process, reports its PID.
     fn join_and_clone(&self) -> i32 {
+        // Not dumpable from here on, and so neither is the process cloned
+        // below (the flag is copied to a child): from its first instruction
+        // in the container's PID namespace, its /proc/PID/exe, the
+        // runtime's binary, is closed to the container's processes (see
+        // init.rs).
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
         let result = (|| -> Result<Pid> {
             if let Some(cgroup) = self.cgroup {
                 cgroup.add(std::process::id() as i32)?;
@@ -196,10 +213,6 @@ impl Joiner<'_> {
 
     /// In the new process: who it is, where, then execve.
     fn start(&self) -> isize {
-        // See init.rs: the runtime's binary is not to be reached through
-        // /proc/PID/exe from inside.
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
         let env = match self.prepare() {
             Ok(env) => env,
             Err(err) => {
@@ -212,6 +225,13 @@ impl Joiner<'_> {
         }
         // SAFETY: closing our end of the socket pair before execve.
         unsafe { libc::close(self.sync.as_raw_fd()) };
+        // With no_new_privs, the filter comes last (see init.rs).
+        if let (Some(filter), Some(true)) = (self.seccomp, self.process.no_new_privileges()) {
+            if let Err(err) = super::seccomp::load(filter) {
+                eprintln!("{}{err:#}", self.prefix);
+                return exit::FAILED.into();
+            }
+        }
         let args = self.process.args().clone().unwrap_or_default();
         let failure = command::exec(&args, &env);
         eprintln!("{}{}", self.prefix, failure.message);
@@ -240,6 +260,10 @@ impl Joiner<'_> {
         }
         let env = super::init::environment(process);
         identity::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+        // Without no_new_privs, before the capabilities go (see init.rs).
+        if let (Some(filter), None | Some(false)) = (self.seccomp, process.no_new_privileges()) {
+            super::seccomp::load(filter)?;
+        }
         identity::become_user(process)?;
         let cwd = process.cwd();
         std::env::set_current_dir(cwd).with_context(|| {

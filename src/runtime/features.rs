@@ -24,7 +24,14 @@ pub fn document() -> Value {
                 .map(|c| c.to_string())
                 .collect::<std::collections::BTreeSet<_>>(),
             "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": super::seccomp::ACTIONS,
+                "operators": super::seccomp::OPERATORS,
+                "archs": super::seccomp::ARCHS,
+                "knownFlags": super::seccomp::FLAGS,
+                "supportedFlags": super::seccomp::FLAGS
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -44,6 +51,20 @@ mod tests {
         let doc = super::document();
         let features: oci_spec::runtime::Features = serde_json::from_value(doc.clone()).unwrap();
         assert_eq!(features.oci_version_min(), "1.0.0");
+        let seccomp = features
+            .linux()
+            .as_ref()
+            .unwrap()
+            .seccomp()
+            .as_ref()
+            .unwrap();
+        assert_eq!(*seccomp.enabled(), Some(true));
+        assert!(seccomp
+            .archs()
+            .as_ref()
+            .unwrap()
+            .contains(&oci_spec::runtime::Arch::ScmpArchX86));
+        assert_eq!(seccomp.actions().as_ref().unwrap().len(), 8);
         assert!(doc["linux"]["capabilities"]
             .as_array()
             .unwrap()

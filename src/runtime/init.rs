@@ -14,12 +14,14 @@ use nix::unistd::{sethostname, Uid};
 use oci_spec::runtime::{Process, Spec};
 
 use super::create::{receive, send};
-use super::{command, console, fds, identity, reaper, rootfs};
+use super::{command, console, fds, identity, reaper, rootfs, seccomp};
 use crate::{config, exit};
 
 /// What the init is given, all prepared by the runtime before clone.
 pub struct Init<'a> {
     pub spec: &'a Spec,
+    /// `linux.seccomp`, compiled.
+    pub seccomp: Option<&'a seccomp::Filter>,
     pub rootfs: &'a Path,
     /// Its end of the socket pair to the runtime.
     pub sync: &'a OwnedFd,
@@ -50,10 +52,9 @@ pub fn run(init: &Init) -> isize {
     }
     // Until execve, this process is the runtime's binary: a process of the
     // container must not reach it through /proc/PID/exe (runc's
-    // CVE-2019-5736). Not dumpable, its /proc files are root's and closed
-    // to ptrace checks; execve makes the program dumpable again.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    // CVE-2019-5736). Born not dumpable (create.rs), its /proc files are
+    // root's and closed to ptrace checks without CAP_SYS_PTRACE; execve
+    // makes the program dumpable again. An --init PID 1 stays so.
     match receive(init.sync) {
         Ok(go) if go == b"go" => {}
         _ => return exit::FAILED.into(), // the runtime gave up: it says why
@@ -77,6 +78,15 @@ pub fn run(init: &Init) -> isize {
         return exit::FAILED.into();
     }
     let process = init.spec.process().as_ref().expect("checked by create");
+    // With no_new_privs, the filter comes last, as close to execve as can
+    // be (runc's order): the fewer calls of the runtime's it must allow.
+    // An --init PID 1 is bound by it too, as docker's tini is.
+    if let (Some(filter), Some(true)) = (init.seccomp, process.no_new_privileges()) {
+        if let Err(err) = seccomp::load(filter) {
+            eprintln!("{}{err:#}", init.exec_error_prefix);
+            return exit::FAILED.into();
+        }
+    }
     let args = process.args().clone().unwrap_or_default();
     let start = || {
         if let Err(err) = identity::reset_signals() {
@@ -154,6 +164,13 @@ fn prepare(init: &Init) -> Result<Vec<String>> {
     identity::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     if let Some(adj) = process.oom_score_adj() {
         identity::set_oom_score_adj(adj)?;
+    }
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before
+    // the capabilities go (runc's order). What the runtime does after this
+    // (setgroups, setresuid, capset, chdir, the fifo, execve) the profile
+    // must allow, as docker's does.
+    if let (Some(filter), None | Some(false)) = (init.seccomp, process.no_new_privileges()) {
+        seccomp::load(filter)?;
     }
     identity::become_user(process)?;
     // As the user: a directory it may not enter is an error here, not later.

@@ -13,7 +13,8 @@
 //!   ([`supported`]) or makes no sense;
 //! - [`create`], the runtime's side, and [`init`], the container's: clone,
 //!   the root filesystem ([`rootfs`], [`in_root`], [`mount_options`]), the
-//!   terminal ([`console`]), the identity ([`identity`]), the wait for
+//!   terminal ([`console`]), the identity ([`identity`]), the system call
+//!   filter ([`seccomp`]), the wait for
 //!   `start`, execve ([`command`]), or an init that stays PID 1 ([`reaper`]);
 //! - [`cgroups`]: the container's cgroup and `linux.resources`, v1 and v2;
 //! - [`lifecycle`]: start, kill, delete, state, list, ps;
@@ -37,6 +38,7 @@ pub mod lifecycle;
 pub mod mount_options;
 pub mod reaper;
 pub mod rootfs;
+pub mod seccomp;
 pub mod state;
 pub mod supported;
 

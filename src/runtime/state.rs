@@ -59,6 +59,9 @@ pub struct Saved {
     /// Its cgroup, if it has one: `delete` removes it, `exec` joins it.
     #[serde(default)]
     pub cgroup: Option<super::cgroups::Cgroup>,
+    /// `linux.seccomp`, which binds `exec`'d processes too.
+    #[serde(default)]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// runtime-spec's state, with runc's extra fields (`rootfs`, `created`,
@@ -202,6 +205,7 @@ mod tests {
             annotations: BTreeMap::new(),
             hooks: None,
             cgroup: None,
+            seccomp: None,
         };
         assert!(saved(start).alive());
         assert!(!saved(start + 1).alive());

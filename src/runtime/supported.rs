@@ -53,6 +53,14 @@ pub const IMPLEMENTED: &[&str] = &[
     "linux.resources.cpu.mems",
     "linux.resources.pids.limit",
     "linux.resources.devices[].*",
+    "linux.seccomp.defaultAction",
+    "linux.seccomp.defaultErrnoRet",
+    "linux.seccomp.architectures",
+    "linux.seccomp.flags",
+    "linux.seccomp.syscalls[].names",
+    "linux.seccomp.syscalls[].action",
+    "linux.seccomp.syscalls[].errnoRet",
+    "linux.seccomp.syscalls[].args[].*",
     "hooks.createRuntime[].*",
     "hooks.poststart[].*",
     "hooks.poststop[].*",
@@ -175,7 +183,13 @@ mod tests {
                 "namespaces": [{"type": "pid"}, {"type": "network", "path": "/run/netns/x"}],
                 "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
                 "sysctl": {"net.ipv4.ip_forward": "1"},
-                "resources": {}, "seccomp": null
+                "resources": {},
+                "seccomp": {
+                    "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+                    "architectures": ["SCMP_ARCH_X86_64"], "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+                    "syscalls": [{"names": ["clone"], "action": "SCMP_ACT_ALLOW", "errnoRet": 0,
+                        "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}]
+                }
             },
             "hooks": {"poststop": [{"path": "/bin/true"}]},
             "annotations": {"anything": "goes"}
@@ -189,7 +203,7 @@ mod tests {
         let config = json!({
             "process": {"args": ["sh"], "apparmorProfile": "docker-default", "selinuxLabel": ""},
             "linux": {
-                "seccomp": {"defaultAction": "SCMP_ACT_ERRNO"},
+                "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "listenerPath": "/run/agent.sock"},
                 "resources": {"memory": {"limit": 1024, "swappiness": 10}, "blockIO": {"weight": 10}},
                 "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
             },
@@ -205,7 +219,7 @@ mod tests {
                 "hooks.prestart",
                 "linux.resources.blockIO",
                 "linux.resources.memory.swappiness",
-                "linux.seccomp",
+                "linux.seccomp.listenerPath",
                 "linux.uidMappings",
                 "mounts[].uidMappings",
                 "process.apparmorProfile",
@@ -213,7 +227,7 @@ mod tests {
             ]
         );
         let err = check(&config).unwrap_err().to_string();
-        assert!(err.contains("linux.seccomp"), "{err}");
+        assert!(err.contains("linux.seccomp.listenerPath"), "{err}");
         assert!(err.contains("remove them or use another runtime"), "{err}");
     }
 }

@@ -10,6 +10,7 @@
 //! names it from the top of the tree ("/ctr/ID"), as cgroupfs-style
 //! engines (docker's cgroupfs driver, podman's) write it.
 
+pub mod device_program;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -175,7 +176,8 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Writes `resources` (see [`plan::plan`]); devices rules on v1 too.
+    /// Writes `resources` (see [`plan::plan`]); the device rules to v1's
+    /// devices cgroup, or as v2's BPF program (see device_program.rs).
     pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
         for w in plan::plan(resources, self.layout.version())? {
             let Some(dir) = self.dir(w.controller) else {
@@ -201,10 +203,10 @@ impl Cgroup {
                             .with_context(|| format!("writing {rule} to {}", path.display()))?;
                     }
                 }
-                Layout::V2(_) => bail!(
-                    "linux.resources.devices on cgroup v2 needs a BPF device program, \
-                     which ctr-runtime does not load yet"
-                ),
+                Layout::V2(_) => {
+                    let dir = self.dir("").expect("v2 has one tree");
+                    device_program::attach(&dir, devices)?;
+                }
             }
         }
         Ok(())
