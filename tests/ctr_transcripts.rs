@@ -143,9 +143,9 @@ fn the_bundle_of_a_redis() {
              ctr pull redis >/dev/null 2>&1\n\
              show ctr run -d --name r -p 6379:6379 redis\n\
              show 'ls /var/lib/ctr/containers/*/'\n\
-             show 'jq . /var/lib/ctr/containers/*/config.json'\n\
+             show 'jq \".linux.seccomp.syscalls |= length\" /var/lib/ctr/containers/*/config.json'\n\
              show ctr-runtime --root /var/lib/ctr/runtime list\n\
-             show 'ctr-runtime --root /var/lib/ctr/runtime ps $(ls /var/lib/ctr/runtime)'\n\
+             show 'ctr-runtime --root /var/lib/ctr/runtime ps $(ctr-runtime --root /var/lib/ctr/runtime list -q)'\n\
              show 'ctr stop r && ctr rm r'\n\
              true\n",
             registry::ADDRESS

@@ -560,7 +560,7 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
         }),
         confinement: &decided.confinement,
     };
-    let json = serde_json::to_vec_pretty(&spec::spec(&plan))?;
+    let json = spec::to_json(&spec::spec(&plan))?;
     let path = dir.join("config.json");
     fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
 }

@@ -63,6 +63,21 @@ pub const NETNS_SYSCTLS: [(&str, &str); 2] = [
     ("net.ipv4.ping_group_range", "0 2147483647"),
 ];
 
+/// config.json's bytes for SPEC, the same for the same container: oci-spec
+/// holds capability sets as hash sets, whose order changes from one run
+/// to the next; written sorted, two bundles can be compared with diff.
+pub fn to_json(spec: &Spec) -> serde_json::Result<Vec<u8>> {
+    let mut json = serde_json::to_value(spec)?;
+    if let Some(sets) = json["process"]["capabilities"].as_object_mut() {
+        for set in sets.values_mut() {
+            if let Some(names) = set.as_array_mut() {
+                names.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+    }
+    serde_json::to_vec_pretty(&json)
+}
+
 // ANCHOR: spec
 pub fn spec(plan: &Plan) -> Spec {
     let mut process = Process::default();

@@ -204,8 +204,15 @@ pub fn with_default_devices(
         out.push(rule(C, Some(major), Some(minor), "rwm"));
     }
     out.push(rule(C, Some(136), None, "rwm"));
+    // A device the engine gave a rule of its own keeps that rule: docker's
+    // `--device /dev/fuse:/dev/f:r` is read-only, and v1's rules add up.
     for d in devices {
-        out.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+        let named = |r: &LinuxDeviceCgroup| {
+            r.typ() == Some(d.typ()) && r.major() == Some(d.major()) && r.minor() == Some(d.minor())
+        };
+        if !rules.iter().any(named) {
+            out.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+        }
     }
     out
 }
