@@ -50,7 +50,8 @@ fn just_step(n: u8) -> String {
 /// The reader's place in a session: the repository at /home/you/ctr (a
 /// bind of this one, shared as the sandbox's / is, but in a peer group of
 /// its own, so that a mount under it does not show under the real path),
-/// and a /tmp of the sandbox's own.
+/// and a /tmp of the sandbox's own, unless the repository is under /tmp (a
+/// clone in /tmp/x): a tmpfs there would hide its target/, fixtures and all.
 const READER: &str = "\
 mount -t tmpfs reader-home /home
 mkdir -p /home/you/ctr
@@ -58,7 +59,7 @@ mount --bind \"$PWD\" /home/you/ctr
 mount --make-private /home/you/ctr
 mount --make-shared /home/you/ctr
 cd /home/you/ctr
-mount -t tmpfs reader-tmp /tmp
+case $OLDPWD in /tmp | /tmp/*) ;; *) mount -t tmpfs reader-tmp /tmp ;; esac
 ";
 
 /// What the network lessons' sessions need first: the lessons' store on a
