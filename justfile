@@ -54,6 +54,10 @@ test:
     scripts/book
     cargo test --workspace
 
+# Check that ctr and ctr-runtime build for arm64 (needs the rustup target and Debian's gcc-aarch64-linux-gnu)
+check-arm64:
+    cargo check --target aarch64-unknown-linux-gnu -p ctr --lib --bins
+
 # Fuzz the reference parser, manifests and the layer extractor (root): PROPTEST_CASES per property (2000), FUZZ_SECONDS each (60)
 fuzz:
     cargo test --test fuzz -- --ignored --nocapture --test-threads 1

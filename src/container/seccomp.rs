@@ -392,4 +392,60 @@ mod tests {
         };
         crate::runtime::seccomp::compile(&resolve(&profile, &target).unwrap()).unwrap();
     }
+
+    /// The profile as an arm64 machine's engine resolves it, compiled by
+    /// libseccomp for arm64 alone: a program that checks arm64's and arm's
+    /// audit architectures and never x86_64's. (That ctr itself builds for
+    /// arm64 is `just check-arm64`.)
+    #[test]
+    fn the_default_compiles_for_arm64() {
+        use std::os::fd::AsFd;
+        const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+        const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+        const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+        const BPF_JMP_JEQ_K: u16 = 0x15;
+
+        let caps: Vec<String> = DOCKERS_14.map(String::from).to_vec();
+        let profile = Profile::parse(DEFAULT).unwrap();
+        let target = Target {
+            caps: &caps,
+            arch: "aarch64",
+            kernel: (6, 1),
+        };
+        let mut filter =
+            crate::runtime::seccomp::compile(&resolve(&profile, &target).unwrap()).unwrap();
+        filter.remove_arch(libseccomp::ScmpArch::native()).unwrap();
+        let mut file = tempfile();
+        filter.export_bpf(file.as_fd()).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Seek::rewind(&mut file).unwrap();
+        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+        assert!(bytes.len() / 8 > 300, "{} instructions", bytes.len() / 8);
+        let arches: Vec<u32> = bytes
+            .chunks_exact(8)
+            .filter(|i| u16::from_ne_bytes([i[0], i[1]]) == BPF_JMP_JEQ_K)
+            .map(|i| u32::from_ne_bytes([i[4], i[5], i[6], i[7]]))
+            .filter(|k| k & 0x4000_0000 != 0)
+            .collect();
+        assert!(arches.contains(&AUDIT_ARCH_AARCH64), "{arches:x?}");
+        assert!(arches.contains(&AUDIT_ARCH_ARM), "{arches:x?}");
+        assert!(!arches.contains(&AUDIT_ARCH_X86_64), "{arches:x?}");
+    }
+
+    /// An unnamed file that is gone when the test ends.
+    fn tempfile() -> std::fs::File {
+        let path = std::env::temp_dir().join(format!(
+            "ctr-seccomp-arm64-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
 }
