@@ -14,6 +14,7 @@
 //! - [`lockfile`]: the flock(2) lock files of the store and the network;
 //! - [`show`]: tables and sizes as docker prints them.
 //! - [`system`]: `ctr system check` and `reset`: what ctr left on the host.
+//! - [`volume`]: named and anonymous volumes, their copy-up and who uses them.
 //!
 //! `main.rs` is only the command line.
 
@@ -29,3 +30,4 @@ pub mod registry;
 pub mod runtime;
 pub mod show;
 pub mod system;
+pub mod volume;

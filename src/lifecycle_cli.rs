@@ -68,6 +68,9 @@ pub enum Lifecycle {
         /// Kill a running container first
         #[arg(short = 'f', long)]
         force: bool,
+        /// Remove the anonymous volumes of the container too
+        #[arg(short = 'v', long)]
+        volumes: bool,
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -149,8 +152,28 @@ pub fn dispatch(store: &Store, command: Lifecycle) -> Result<u8> {
                 std::thread::sleep(Duration::from_millis(500));
             }
         }
-        Lifecycle::Rm { force, names } => {
-            each(&names, "removing", &|n| lifecycle::rm(store, n, force))
+        Lifecycle::Rm {
+            force,
+            volumes,
+            names,
+        } => each(&names, "removing", &|n| rm(store, n, force, volumes)),
+    }
+}
+
+/// `ctr rm [-v]`: with `-v`, the container's anonymous volumes go with it
+/// (its named ones stay, as docker's do).
+fn rm(store: &Store, name: &str, force: bool, volumes: bool) -> Result<()> {
+    let uses = match volumes {
+        true => {
+            let record = lifecycle::find(store, name)?;
+            let dir = ctr::container::containers_dir(store).join(record.id.as_str());
+            Some(ctr::volume::read_uses(&dir)?)
         }
+        false => None,
+    };
+    lifecycle::rm(store, name, force)?;
+    match uses {
+        Some(uses) => ctr::volume::remove_anonymous(store, &uses),
+        None => Ok(()),
     }
 }

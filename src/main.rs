@@ -13,6 +13,7 @@ use ctr::exit;
 use ctr::image::{import, Store};
 
 mod lifecycle_cli;
+mod volume_cli;
 
 #[derive(Parser)]
 #[command(version, about = "A container runtime written from scratch")]
@@ -50,6 +51,11 @@ enum Command {
     Run(Box<RunArgs>),
     #[command(flatten)]
     Lifecycle(lifecycle_cli::Lifecycle),
+    /// Manage volumes: create, ls, inspect, rm, prune
+    Volume {
+        #[command(subcommand)]
+        command: volume_cli::Volume,
+    },
     /// Find what ctr left on this host (check), or remove all it made (reset)
     System {
         #[command(subcommand)]
@@ -151,6 +157,15 @@ struct RunArgs {
     /// Give the container a device of the host: HOST[:CONTAINER][:PERMISSIONS]
     #[arg(long, value_name = "DEVICE")]
     device: Vec<String>,
+    /// Mount a host path or a volume: [HOST_PATH|NAME:]CONTAINER_PATH[:ro|rw|nocopy]
+    #[arg(short = 'v', long = "volume", value_name = "VOLUME")]
+    volume: Vec<String>,
+    /// Mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]...
+    #[arg(long, value_name = "MOUNT")]
+    mount: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS]
+    #[arg(long, value_name = "PATH")]
+    tmpfs: Vec<String>,
     /// The image (name or ID), then the command and its arguments [default: the image's]
     // Options end at the image, as docker's do: `ctr run busybox sh -c 'echo
     // hi'` gives `-c` to sh, not to ctr (trailing_var_arg, one positional).
@@ -251,6 +266,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
             require_root("managing containers")?;
             lifecycle_cli::dispatch(&store(cli.root)?, command)
         }
+        Command::Volume { command } => {
+            require_root("managing volumes")?;
+            volume_cli::dispatch(&store(cli.root)?, command)
+        }
         Command::System { command } => {
             require_root("checking the host")?;
             system(cli.root, command)
@@ -302,6 +321,13 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
         .iter()
         .map(|p| ctr::net::Port::parse(p))
         .collect::<Result<Vec<_>>>()?;
+    let volumes = ctr::container::volumes::Flags {
+        volume: args.volume.clone(),
+        mount: args.mount.clone(),
+        tmpfs: args.tmpfs.clone(),
+    };
+    // Checked before anything is pulled or made.
+    ctr::container::volumes::plan(&volumes, &[])?;
     require_root("running containers")?;
     let store = store(root)?;
     // docker's: an image that is not here is pulled first.
@@ -344,6 +370,7 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
             hostname: String::new(),
             tty: args.tty,
         },
+        volumes,
     };
     container::run(&store, request)
 }

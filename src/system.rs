@@ -317,8 +317,9 @@ pub fn check(store: &Store) -> Result<Vec<Leftover>> {
 /// The entries of a store, all made by ctr (image/store.rs, net/ipam.rs):
 /// `reset` removes these and nothing else, so that `--root /` or a typo
 /// cannot take anything of the user's with it.
-const STORE_ENTRIES: [&str; 10] = [
+const STORE_ENTRIES: [&str; 11] = [
     "containers",
+    "volumes",
     "runtime",
     "net",
     "images",

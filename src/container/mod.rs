@@ -20,6 +20,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod stats;
 pub mod tty;
+pub mod volumes;
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -62,6 +63,8 @@ pub struct Request {
     pub confine: confine::Asked,
     /// The options that shape the process (cmd, env, user...).
     pub options: RunOptions,
+    /// `-v`, `--mount`, `--tmpfs`.
+    pub volumes: volumes::Flags,
 }
 
 /// What the engine decided, and how the container ended: CTR_ROOT/
@@ -234,7 +237,11 @@ fn monitor(
     let errors = teardown(store, &record, dir);
     let mut errors: Vec<String> = errors.into_iter().map(|e| format!("{e:#}")).collect();
     let cleanup = if request.rm {
-        lifecycle::remove_files(dir)
+        // docker's --rm takes the container's anonymous volumes too.
+        crate::volume::read_uses(dir).and_then(|uses| {
+            lifecycle::remove_files(dir)?;
+            crate::volume::remove_anonymous(store, &uses)
+        })
     } else {
         record.exit = Some(Exit {
             code: status,
@@ -368,6 +375,8 @@ struct Decided {
     resources: Option<oci_spec::runtime::LinuxResources>,
     cgroups: Option<runtime::cgroups::Layout>,
     confinement: confine::Confinement,
+    /// `-v`, `--mount`, `--tmpfs` and the image's `Volumes`, sources found.
+    mounts: Vec<crate::volume::Resolved>,
 }
 
 // ANCHOR: create
@@ -418,6 +427,8 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         ..confine::Host::read(&request.confine)?
     };
     let confinement = confine::decide(&request.confine, &host)?;
+    let image_volumes = config.config().as_ref().and_then(|c| c.volumes().clone());
+    let wanted = volumes::plan(&request.volumes, &image_volumes.unwrap_or_default())?;
 
     let name = request
         .name
@@ -471,6 +482,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         stop_signal: config::stop_signal(&config),
         exit: None,
     };
+    let mounts = crate::volume::resolve(store, &dir, &wanted)?;
     write_record(store, &dir, &record)?;
     drop(lock);
     let overlay = Overlay {
@@ -489,6 +501,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
             resources,
             cgroups,
             confinement,
+            mounts,
         },
     ))
 }
@@ -560,11 +573,31 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
         }),
         confinement: &decided.confinement,
     };
-    let json = spec::to_json(&spec::spec(&plan))?;
+    let mut spec = spec::spec(&plan);
+    add_volumes(&mut spec, &rootfs, &decided.mounts)?;
+    let json = spec::to_json(&spec)?;
     let path = dir.join("config.json");
     fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
 }
 // ANCHOR_END: bundle
+
+/// The volumes, bind mounts and tmpfs after the default mounts, each new
+/// volume first filled with what the image has at its target.
+fn add_volumes(
+    spec: &mut oci_spec::runtime::Spec,
+    rootfs: &in_root::Root,
+    mounts: &[crate::volume::Resolved],
+) -> Result<()> {
+    let mut all = spec.mounts().clone().unwrap_or_default();
+    for m in mounts {
+        if m.volume.is_some() && m.wanted.copy {
+            crate::volume::populate(rootfs, &m.wanted.target, &m.host)?;
+        }
+        all.push(volumes::oci_mount(&m.wanted, &m.host));
+    }
+    spec.set_mounts(Some(all));
+    Ok(())
+}
 
 /// The container's ID: the name of its directory.
 fn id_of(dir: &Path) -> String {

@@ -535,7 +535,7 @@ pub fn now() -> u64 {
 }
 
 /// Removes a file or a tree; one that is gone already is fine.
-fn remove_any(path: &Path) -> Result<()> {
+pub fn remove_any(path: &Path) -> Result<()> {
     let result = match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
@@ -554,7 +554,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// The bytes of regular files under `dir`.
-fn dir_size(dir: &Path) -> Result<u64> {
+pub fn dir_size(dir: &Path) -> Result<u64> {
     let mut total = 0;
     let mut todo = vec![dir.to_path_buf()];
     while let Some(dir) = todo.pop() {

@@ -21,6 +21,7 @@
 //! - [`exec`]: a process joining a running container;
 //! - [`hooks`], [`features`], and [`state`], what is kept between commands.
 
+pub mod bind;
 pub mod bundle;
 pub mod cgroups;
 pub mod command;

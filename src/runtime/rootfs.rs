@@ -128,10 +128,18 @@ fn mount_one(root: &Root, m: &Mount, cgroups: &[(PathBuf, String)]) -> Result<()
         "cgroup" | "cgroup2" => mount_cgroup(&at, &options, cgroups)?,
         _ if is_bind => {
             let bind = options.bind.unwrap_or(MsFlags::MS_BIND);
+            let flags = options.flags & !MsFlags::MS_REMOUNT;
+            let recursive = bind.contains(MsFlags::MS_REC);
+            // Made whole, then attached by descriptor: see bind.rs.
+            if super::bind::bind(&source, &target, recursive, flags, options.propagation)
+                .with_context(|| format!("binding {}", source.display()))?
+                .is_ok()
+            {
+                return Ok(());
+            }
             mount(Some(&source), &at, None::<&str>, bind, None::<&str>)
                 .with_context(|| format!("binding {}", source.display()))?;
             // A bind takes its flags (ro, nosuid...) only on a remount.
-            let flags = options.flags & !MsFlags::MS_REMOUNT;
             if !flags.is_empty() {
                 let again = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
                 mount(None::<&str>, &mounted()?, None::<&str>, again, None::<&str>)
