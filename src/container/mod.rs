@@ -482,7 +482,14 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         stop_signal: config::stop_signal(&config),
         exit: None,
     };
-    let mounts = crate::volume::resolve(store, &dir, &wanted)?;
+    let mounts = match crate::volume::resolve(store, &dir, &wanted) {
+        Ok(mounts) => mounts,
+        Err(err) => {
+            // Nothing of it is recorded yet: its directory goes.
+            _ = lifecycle::remove_files(&dir);
+            return Err(err);
+        }
+    };
     write_record(store, &dir, &record)?;
     drop(lock);
     let overlay = Overlay {

@@ -169,6 +169,18 @@ pub fn busybox_layer() -> (Vec<u8>, String) {
 /// are `layers` (each: the blob and its diff_id; plain tars are their own),
 /// with Cmd `cmd`.
 pub fn write_layout(dir: &Path, tag: &str, layers: &[(Vec<u8>, String)], cmd: &[&str]) {
+    let config = serde_json::json!({"Cmd": cmd, "Env": ["PATH=/bin"]});
+    write_layout_with(dir, tag, layers, config);
+}
+
+/// [`write_layout`] with the image config's `config` object given whole
+/// (`Volumes`, `WorkingDir`...).
+pub fn write_layout_with(
+    dir: &Path,
+    tag: &str,
+    layers: &[(Vec<u8>, String)],
+    image_config: serde_json::Value,
+) {
     std::fs::create_dir_all(dir).unwrap();
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
@@ -183,7 +195,7 @@ pub fn write_layout(dir: &Path, tag: &str, layers: &[(Vec<u8>, String)], cmd: &[
     }
     let config = serde_json::json!({
         "created": "2023-11-14T22:13:20Z", "architecture": "amd64", "os": "linux",
-        "config": {"Cmd": cmd, "Env": ["PATH=/bin"]},
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": diff_ids}
     });
     let config = serde_json::to_vec(&config).unwrap();

@@ -1,0 +1,209 @@
+//! Volumes from the outside: `-v`, `--mount`, `--tmpfs` and the image's
+//! `Volumes`, `ctr volume ...`, and mount targets that an image or a
+//! racing container points out of the root with symlinks: nothing may
+//! land outside it.
+mod support;
+
+use support::ctr::{busybox_layer, ok, plain, scratch, write_layout_with, Entry};
+
+/// Asserts that every line of `want` is a line of stdout.
+fn has_lines(out: &support::Outcome, want: &[&str]) {
+    for line in want {
+        assert!(
+            out.stdout.lines().any(|l| l == *line),
+            "{line:?} missing:\n{}",
+            out.both()
+        );
+    }
+}
+
+#[test]
+fn a_named_volume_outlives_its_containers_and_is_filled_from_the_image() {
+    let out = ok(r#"
+        $C run --rm -v data:/etc busybox sh -c 'echo kept > /etc/mine; ls /etc/passwd'
+        $C volume ls
+        $C run --rm -v data:/x busybox sh -c 'echo "second sees: $(cat /x/mine)"; ls /x/passwd'
+        $C run -d --name user -v data:/x busybox sleep 30 >/dev/null
+        $C volume rm data 2>&1; echo "rm in use: $?"
+        $C rm -f user >/dev/null
+        $C volume inspect data | jq -r '.[0] | "inspect: " + .Name + " " + .Driver + " " + .Mountpoint'
+        $C run --rm -v empty:/etc:nocopy busybox sh -c 'echo "nocopy: $(ls /etc | wc -l)"'
+        $C volume rm data empty
+        $C volume ls -q | wc -l | sed 's/^/left: /'
+        $C volume inspect nosuch; echo "inspect nosuch: $?"
+    "#);
+    has_lines(
+        &out,
+        &[
+            "/etc/passwd",
+            "DRIVER   VOLUME NAME",
+            "local    data",
+            "second sees: kept",
+            "/x/passwd",
+            "rm in use: 1",
+            "inspect: data local /run/ctr/volumes/data/_data",
+            "nocopy: 0",
+            "data",
+            "empty",
+            "left: 0",
+            "inspect nosuch: 1",
+        ],
+    );
+    assert!(
+        out.stdout
+            .contains("ctr: remove data: volume is in use by container "),
+        "{}",
+        out.both()
+    );
+    assert!(
+        out.stderr
+            .contains("ctr: no such volume: nosuch: see `ctr volume ls`"),
+        "{}",
+        out.both()
+    );
+}
+
+#[test]
+fn binds_read_only_binds_tmpfs_and_mount_forms() {
+    let out = ok(r#"
+        mkdir -p /run/host/sub && echo from-host > /run/host/f
+        mount -t tmpfs sub /run/host/sub && echo deep > /run/host/sub/g
+        $C run --rm -v /run/host:/h busybox sh -c 'cat /h/f; echo written > /h/new'
+        echo "host sees: $(cat /run/host/new)"
+        $C run --rm -v /run/host:/h:ro busybox sh -c 'touch /h/x 2>&1; touch /h/sub/y 2>&1; cat /h/sub/g' | sed 's/^/ro: /'
+        $C run --rm --mount type=bind,source=/run/host,target=/m,readonly busybox sh -c 'touch /m/z 2>&1' | sed 's/^/mount ro: /'
+        $C run --rm --mount type=bind,src=/run/nosuch,dst=/m busybox true 2>&1 | sed 's/^/missing: /'
+        $C run --rm -v /run/made/here:/m busybox true && test -d /run/made/here && echo "-v made the host path"
+        $C run --rm --tmpfs /scratch:size=1m,mode=1770 busybox sh -c 'grep " /scratch " /proc/mounts; stat -c %a /scratch' | sed 's/^/tmpfs: /'
+        $C run --rm --mount type=tmpfs,target=/t,tmpfs-size=2m busybox sh -c 'grep " /t " /proc/mounts' | sed 's/^/mount tmpfs: /'
+        $C run --rm --mount type=volume,source=mv,target=/v busybox sh -c 'echo in-mv > /v/f'
+        $C run --rm --mount src=mv,dst=/v,ro busybox sh -c 'cat /v/f; touch /v/g 2>&1' | sed 's/^/mount volume: /'
+        $C run --rm -v xx:/a -v yy:/a busybox true 2>&1 | sed 's/^/dup: /'
+        echo "containers left: $(ls /run/ctr/containers | wc -l)"
+    "#);
+    has_lines(
+        &out,
+        &[
+            "from-host",
+            "host sees: written",
+            "ro: touch: /h/x: Read-only file system",
+            "ro: touch: /h/sub/y: Read-only file system",
+            "ro: deep",
+            "mount ro: touch: /m/z: Read-only file system",
+            "missing: ctr: running busybox: invalid mount config for type \"bind\": bind source path does not exist: /run/nosuch: create it first, or use -v, which does",
+            "-v made the host path",
+            "tmpfs: tmpfs /scratch tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770 0 0",
+            "tmpfs: 1770",
+            "mount tmpfs: tmpfs /t tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k 0 0",
+            "mount volume: in-mv",
+            "mount volume: touch: /v/g: Read-only file system",
+            "dup: ctr: running busybox: duplicate mount point: /a is mounted twice: keep one of them",
+            "containers left: 0",
+        ],
+    );
+}
+
+/// An image whose volume targets go through symlinks out of the root:
+/// `evil -> /` (the host's root, were it followed on the host), `up ->
+/// ../../../../../../..` and `run -> /run/outside` (a directory of the
+/// sandbox's host). Volumes, binds and tmpfs on those targets must land
+/// inside the container's root (where the links lead when resolved in it),
+/// the copy-up must not read the host's files, and nothing may appear on
+/// the host.
+#[test]
+fn symlinked_targets_stay_inside_the_root() {
+    let marker = format!("ctr-escape-{}", std::process::id());
+    let dir = scratch("volumes-symlinks");
+    let top = plain(&[
+        Entry::Symlink("evil", "/"),
+        Entry::Symlink("up", "../../../../../../.."),
+        Entry::Symlink("outside", "/run/outside"),
+    ]);
+    let config = serde_json::json!({
+        "Cmd": ["sh"], "Env": ["PATH=/bin"],
+        "Volumes": {format!("/evil/{marker}-image"): {}, "/outside": {}}
+    });
+    write_layout_with(&dir, "latest", &[busybox_layer(), top], config);
+    let out = ok(&format!(
+        r#"
+        mkdir -p /run/outside /run/src && echo host-secret > /run/outside/secret
+        $C import {layout} evil >/dev/null
+        $C run --name e -v vol:/evil/{marker}-v -v /run/src:/up/{marker}-b --tmpfs /outside/{marker}-t \
+            evil sh -c '
+            for m in /{marker}-image /{marker}-v /{marker}-b /run/outside/{marker}-t; do
+                grep -q " $m " /proc/self/mountinfo && echo "mounted inside: $m"
+                echo written > $m/file
+            done
+            ls /outside/secret 2>&1 | sed "s/^/copy-up: /"'
+        ls -A /run/outside | tr '\n' ' ' | sed 's/^/host outside: /'; echo
+        test -e /{marker}-image -o -e /{marker}-v -o -e /{marker}-b && echo "ESCAPED to the host's /"
+        echo "bind got: $(cat /run/src/file)"
+        $C rm -v e >/dev/null
+        $C volume ls -q | tr '\n' ' ' | sed 's/^/volumes after rm -v: /'; echo
+        "#,
+        layout = support::quote(&dir.display().to_string()),
+    ));
+    for m in [
+        format!("/{marker}-image"),
+        format!("/{marker}-v"),
+        format!("/{marker}-b"),
+        format!("/run/outside/{marker}-t"),
+    ] {
+        has_lines(&out, &[&format!("mounted inside: {m}")]);
+    }
+    has_lines(
+        &out,
+        &[
+            "copy-up: ls: /outside/secret: No such file or directory",
+            "host outside: secret ",
+            "bind got: written",
+            "volumes after rm -v: vol ",
+        ],
+    );
+    assert!(!out.stdout.contains("ESCAPED"), "{}", out.both());
+    for m in ["image", "v", "b"] {
+        let path = std::path::PathBuf::from("/").join(format!("{marker}-{m}"));
+        let escaped = path.exists();
+        _ = std::fs::remove_dir_all(&path);
+        assert!(!escaped, "{} was made on the host", path.display());
+    }
+    _ = std::fs::remove_dir_all(&dir);
+}
+
+/// runc's CVE-2021-30465, as a race: container `a` swaps a directory of a
+/// shared volume for a symlink to the host's /run/outside and back, in a
+/// loop, while new containers mount a tmpfs and a bind below that path.
+/// Each mount lands inside its container's root, or the start fails;
+/// never on the host.
+#[test]
+fn a_path_swapped_during_start_up_cannot_send_a_mount_out() {
+    let out = ok(r#"
+        mkdir -p /run/outside /run/src
+        $C run -d --name a -v race:/shared busybox sh -c '
+            while :; do
+                rm -rf /shared/d; mkdir /shared/d
+                rm -rf /shared/d; ln -s /run/outside /shared/d
+            done' >/dev/null
+        started=0
+        for i in $(seq 30); do
+            if $C run --rm -v race:/shared --tmpfs /shared/d/t -v /run/src:/shared/d/b busybox \
+                sh -c "touch /shared/d/t/tmpfs-$i /shared/d/b/bind-$i" 2>/dev/null; then
+                started=$((started + 1))
+            fi
+        done
+        echo "started: $started"
+        $C rm -f a >/dev/null
+        echo "host outside: $(ls -A /run/outside | wc -l)"
+        echo "binds written: $(ls /run/src | wc -l)"
+    "#);
+    has_lines(&out, &["host outside: 0"]);
+    let started: u32 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("started: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(started > 0, "no container started:\n{}", out.both());
+    // The bind's files are on the host's /run/src, where they belong.
+    assert!(!out.stdout.contains("binds written: 0"), "{}", out.both());
+}
