@@ -69,7 +69,7 @@ enum System {
     /// leases and temporary files that no live container uses (exit 1 if any)
     Check,
     /// Kill and remove every container, then everything ctr made: the
-    /// network, its rules, mounts, leases, images and the store
+    /// network, its rules, mounts, leases, images, volumes and the store
     Reset,
 }
 

@@ -207,3 +207,86 @@ fn a_path_swapped_during_start_up_cannot_send_a_mount_out() {
     // The bind's files are on the host's /run/src, where they belong.
     assert!(!out.stdout.contains("binds written: 0"), "{}", out.both());
 }
+
+/// The image's `Volumes` become anonymous volumes, filled from the image;
+/// `--rm` and `rm -v` take them away, `rm` leaves them to `volume prune`
+/// (anonymous ones only; `-a` the named too). Volumes are no leftovers for
+/// `system check` (they are meant to outlive containers); `system reset`
+/// removes them with everything else.
+#[test]
+fn image_volumes_are_anonymous_volumes_pruned_and_reset() {
+    let dir = scratch("volumes-anonymous");
+    let top = plain(&[Entry::Dir("data"), Entry::File("data/seed", "from-image\n")]);
+    let config = serde_json::json!({"Cmd": ["sh"], "Env": ["PATH=/bin"], "Volumes": {"/data": {}}});
+    write_layout_with(&dir, "latest", &[busybox_layer(), top], config);
+    let out = ok(&format!(
+        r#"
+        $C import {layout} withvol >/dev/null
+        $C run --rm withvol sh -c 'cat /data/seed; grep -q " /data " /proc/self/mountinfo && echo "/data is a volume"'
+        echo "after --rm: $($C volume ls -q | wc -l)"
+        $C run --name k withvol sh -c 'echo mine >> /data/seed'
+        $C volume inspect $($C volume ls -q) | jq -r '.[0].Labels | keys[]' | sed 's/^/label: /'
+        $C rm k >/dev/null
+        echo "after rm: $($C volume ls -q | wc -l)"
+        $C volume create named >/dev/null
+        $C system check >/dev/null && echo "check: nothing left over"
+        $C volume prune 2>&1 </dev/null | sed 's/^/prune without -f: /'
+        $C volume prune -f | grep -c '^[0-9a-f]\{{64\}}$' | sed 's/^/pruned anonymous: /'
+        $C volume ls -q | sed 's/^/kept: /'
+        $C volume prune -af | grep -v Total
+        $C run --rm -v again:/x busybox true
+        $C system reset | grep -c volumes | sed 's/^/reset: /'
+        test -e /run/ctr/volumes || echo "no volumes after reset"
+        "#,
+        layout = support::quote(&dir.display().to_string()),
+    ));
+    has_lines(
+        &out,
+        &[
+            "from-image",
+            "/data is a volume",
+            "after --rm: 0",
+            "label: com.docker.volume.anonymous",
+            "after rm: 1",
+            "check: nothing left over",
+            "prune without -f: ctr: prune removes all anonymous volumes not used by at least one container: give -f to confirm (stdin is no terminal to ask on)",
+            "pruned anonymous: 1",
+            "kept: named",
+            "Deleted Volumes:",
+            "named",
+            "reset: 1",
+            "no volumes after reset",
+        ],
+    );
+    _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 18's story: redis keeps its data in a named volume; the container
+/// goes (`rm -f`), a new one on the same volume still has the key.
+#[test]
+fn redis_keeps_its_data_in_a_named_volume() {
+    let out = support::ctr_net::ok(
+        true,
+        r#"
+        $C run -d --name r -v redisdata:/data redis >/dev/null
+        wait_for sh -c "$C exec r redis-cli ping 2>/dev/null | grep -q PONG"
+        $C exec r redis-cli set k v | sed 's/^/set: /'
+        $C exec r redis-cli save | sed 's/^/save: /'
+        $C rm -f r >/dev/null
+        ls /run/ctr/volumes/redisdata/_data | sed 's/^/volume holds: /'
+        $C run -d --name r2 -v redisdata:/data redis >/dev/null
+        wait_for sh -c "$C exec r2 redis-cli ping 2>/dev/null | grep -q PONG"
+        echo "new container: $($C exec r2 redis-cli get k)"
+        $C rm -f r2 >/dev/null
+        "#,
+    );
+    has_lines(
+        &out,
+        &[
+            "set: OK",
+            "save: OK",
+            "volume holds: dump.rdb",
+            "new container: v",
+        ],
+    );
+}
