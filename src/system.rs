@@ -463,7 +463,7 @@ pub fn reset(root: &Path) -> Result<Vec<String>> {
         // The directory itself, if ctr's entries were all it held.
         if fs::remove_dir(root).is_ok() || gone > 0 {
             note(
-                format!("store {} (images, layers, blobs, volumes)", root.display()),
+                format!("store {} (images, layers, blobs)", root.display()),
                 Ok(()),
             );
         }

@@ -88,6 +88,8 @@ pub fn bind(
         } else {
             0
         };
+        // c_ulong: u64 here, u32 on 32-bit machines.
+        #[allow(clippy::unnecessary_cast)]
         let kind = (propagation & !MsFlags::MS_REC).bits() as u64;
         setattr(&tree, rec, 0, 0, kind).context("setting the bind's propagation")?;
     }
