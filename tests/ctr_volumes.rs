@@ -290,3 +290,34 @@ fn redis_keeps_its_data_in_a_named_volume() {
         ],
     );
 }
+
+/// The lifecycle chapter's named volume: made on first use, filled from the
+/// image, kept after the container, mounted read-only by another, removed.
+#[test]
+fn the_book_transcript_of_a_named_volume() {
+    use support::transcript::{self, as_a_reader, SHOW};
+    let out = as_a_reader(
+        "ctr",
+        "",
+        &format!(
+            "{SHOW}\
+             ctr import {layout} busybox >/dev/null\n\
+             show ctr run --rm -v conf:/etc busybox sh -c \"'ls /etc; echo hello > /etc/note'\"\n\
+             show ctr volume ls\n\
+             show ls /var/lib/ctr/volumes/conf/_data\n\
+             show ctr run --rm -v conf:/mnt:ro busybox sh -c \"'cat /mnt/note; echo more >> /mnt/note'\"\n\
+             show ctr run -d --name keeper -v conf:/etc busybox sleep 60 '>/dev/null'\n\
+             show ctr volume rm conf\n\
+             show ctr rm -f keeper\n\
+             show ctr volume rm conf\n\
+             true\n",
+            layout = support::quote(&support::ctr::layout().display().to_string()),
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    transcript::check_session(
+        "ctr-volume.txt",
+        &out.stdout,
+        &[(r"\b[0-9a-f]{12}\b", "<id>")],
+    );
+}

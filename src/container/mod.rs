@@ -595,14 +595,15 @@ fn add_volumes(
     rootfs: &in_root::Root,
     mounts: &[crate::volume::Resolved],
 ) -> Result<()> {
-    let mut all = spec.mounts().clone().unwrap_or_default();
+    let mut theirs = Vec::new();
     for m in mounts {
         if m.volume.is_some() && m.wanted.copy {
             crate::volume::populate(rootfs, &m.wanted.target, &m.host)?;
         }
-        all.push(volumes::oci_mount(&m.wanted, &m.host));
+        theirs.push(volumes::oci_mount(&m.wanted, &m.host));
     }
-    spec.set_mounts(Some(all));
+    let defaults = spec.mounts().clone().unwrap_or_default();
+    spec.set_mounts(Some(volumes::merge(defaults, theirs)));
     Ok(())
 }
 

@@ -325,6 +325,29 @@ pub fn oci_mount(wanted: &Wanted, host: &Path) -> Mount {
 }
 // ANCHOR_END: oci_mount
 
+// ANCHOR: merge
+/// config.json's mounts: docker's defaults but those a user's mount
+/// replaces (`-v x:/dev/shm`), then the user's and the /etc files sorted
+/// together by depth, as moby's `sortMounts` does: a volume on /etc comes
+/// before /etc/hosts, which stays the container's.
+pub fn merge(defaults: Vec<Mount>, theirs: Vec<Mount>) -> Vec<Mount> {
+    let replaced = |m: &Mount| theirs.iter().any(|t| t.destination() == m.destination());
+    let is_etc_file = |m: &Mount| {
+        crate::container::spec::ETC_FILES
+            .iter()
+            .any(|(_, target)| m.destination() == Path::new(target))
+    };
+    let (etc, mut all): (Vec<Mount>, Vec<Mount>) = defaults
+        .into_iter()
+        .filter(|m| !replaced(m))
+        .partition(is_etc_file);
+    let mut sorted: Vec<Mount> = etc.into_iter().chain(theirs).collect();
+    sorted.sort_by_key(|m| m.destination().components().count());
+    all.extend(sorted);
+    all
+}
+// ANCHOR_END: merge
+
 /// Later options win: `exec` undoes a default `noexec`, a second
 /// `size=` replaces the first; order kept otherwise.
 fn merge_tmpfs_options(options: &[String]) -> Vec<String> {
@@ -491,6 +514,33 @@ mod tests {
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].source, Source::Named("vol".into()));
         assert!(error(self::plan(&Flags::default(), &["rel".into()])).contains("absolute"));
+    }
+
+    #[test]
+    fn user_mounts_replace_defaults_and_sort_with_the_etc_files() {
+        let m = |dest: &str| {
+            let mut mount = Mount::default();
+            mount.set_destination(PathBuf::from(dest));
+            mount
+        };
+        let defaults = ["/proc", "/dev", "/dev/shm", "/etc/hostname", "/etc/hosts"].map(m);
+        let theirs = ["/data/sub", "/etc", "/dev/shm"].map(m);
+        let merged: Vec<String> = merge(defaults.to_vec(), theirs.to_vec())
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
+        assert_eq!(
+            merged,
+            [
+                "/proc",
+                "/dev",
+                "/etc",
+                "/etc/hostname",
+                "/etc/hosts",
+                "/data/sub",
+                "/dev/shm"
+            ]
+        );
     }
 
     #[test]
