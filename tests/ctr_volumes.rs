@@ -321,3 +321,47 @@ fn the_book_transcript_of_a_named_volume() {
         &[(r"\b[0-9a-f]{12}\b", "<id>")],
     );
 }
+
+/// Where docker defines it, ctr and podman agree: a `:ro` bind refuses
+/// writes (EROFS, status 1), a new named volume is filled from the image
+/// and seen by the next container. A `--tmpfs` is nosuid and nodev in
+/// both; docker's (moby's `WithMounts`) is also noexec, as ctr's is, where
+/// podman 4.3's is not.
+#[test]
+fn volumes_behave_as_podmans() {
+    let mut script = String::from(support::ctr_podman::SETUP);
+    script.push_str(
+        r#"
+        mkdir -p /run/h
+        for E in "$C" "$P"; do
+            name=$(basename $E | cut -d' ' -f1)
+            {
+            $E run --rm --network none -v /run/h:/h:ro busybox sh -c 'touch /h/x' 2>&1; echo "ro: $?"
+            $E run --rm --network none -v cmp:/usr busybox true
+            $E run --rm --network none -v cmp:/mnt busybox ls /mnt | tr '\n' ' '; echo
+            $E run --rm --network none --tmpfs /t busybox sh -c 'grep " /t " /proc/mounts | cut -d" " -f3-4' |
+                tr ',' '\n' | grep -x -e tmpfs.* -e nosuid -e nodev -e noexec -e ro -e rw | sort | tr '\n' ' '; echo
+            } > /run/$name.out
+        done
+        cat /run/ctr.out
+        cat /run/podman.out | sed 's/^/podman: /'
+        head -3 /run/ctr.out > /run/ctr.3; head -3 /run/podman.out > /run/podman.3
+        diff /run/ctr.3 /run/podman.3 && echo "same as podman"
+        "#,
+    );
+    let out = support::ctr::in_sandbox(true, &script);
+    if let Some(why) = support::ctr_podman::failure(out.status) {
+        panic!("{why}, so ctr cannot be compared with it:\n{}", out.both());
+    }
+    has_lines(
+        &out,
+        &[
+            "touch: /h/x: Read-only file system",
+            "ro: 1",
+            "bin sbin ",
+            "nodev noexec nosuid tmpfs rw ",
+            "podman: nodev nosuid tmpfs rw ",
+            "same as podman",
+        ],
+    );
+}
