@@ -151,6 +151,15 @@ struct RunArgs {
     /// Give the container a device of the host: HOST[:CONTAINER][:PERMISSIONS]
     #[arg(long, value_name = "DEVICE")]
     device: Vec<String>,
+    /// Start it again when it ends: no, on-failure[:N], always, unless-stopped (with -d)
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    restart: String,
+    /// The signal `ctr stop` sends first [default: the image's, or TERM]
+    #[arg(long, value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    /// Seconds `ctr stop` waits before SIGKILL [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    stop_timeout: Option<u64>,
     /// The image (name or ID), then the command and its arguments [default: the image's]
     // Options end at the image, as docker's do: `ctr run busybox sh -c 'echo
     // hi'` gives `-c` to sh, not to ctr (trailing_var_arg, one positional).
@@ -297,6 +306,18 @@ fn system(root: Option<PathBuf>, command: System) -> Result<u8> {
 
 fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
     let network: ctr::net::Mode = args.network.parse()?;
+    let restart: ctr::container::restart::Policy = args.restart.parse()?;
+    if restart != ctr::container::restart::Policy::No {
+        if args.rm {
+            bail!("--restart {restart} and --rm conflict: a container removed when it ends cannot be started again");
+        }
+        if !args.detach {
+            bail!("--restart {restart} keeps the container running in the background: add -d");
+        }
+    }
+    if let Some(signal) = &args.stop_signal {
+        ctr::container::lifecycle::parse_signal(signal).context("--stop-signal")?;
+    }
     let ports = args
         .publish
         .iter()
@@ -344,6 +365,9 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
             hostname: String::new(),
             tty: args.tty,
         },
+        restart,
+        stop_signal: args.stop_signal,
+        stop_timeout: args.stop_timeout,
     };
     container::run(&store, request)
 }
