@@ -69,6 +69,10 @@ pub struct Request {
     pub stop_signal: Option<String>,
     /// `--stop-timeout`: seconds `ctr stop` waits before SIGKILL.
     pub stop_timeout: Option<u64>,
+    /// `--add-host`, `--dns`, `--label`.
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    pub dns: Vec<std::net::IpAddr>,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What the engine decided, and how the container ended: CTR_ROOT/
@@ -114,6 +118,14 @@ pub struct Record {
     /// When it last started, in seconds since the epoch.
     #[serde(default)]
     pub started: Option<u64>,
+    /// `--add-host`, `--dns`: its /etc files are written again at each start.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    #[serde(default)]
+    pub dns: Vec<std::net::IpAddr>,
+    /// The image's labels and `--label`s.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// How it ended, written by its monitor.
     #[serde(default)]
     pub exit: Option<Exit>,
@@ -536,6 +548,16 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         restart: request.restart,
         restart_count: 0,
         started: None,
+        extra_hosts: request.extra_hosts.clone(),
+        dns: request.dns.clone(),
+        labels: config
+            .config()
+            .as_ref()
+            .and_then(|c| c.labels().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(request.labels.clone())
+            .collect(),
         exit: None,
     };
     write_record(store, &dir, &record)?;
@@ -633,6 +655,8 @@ pub fn start(store: &Store, name: &str) -> Result<()> {
         network: record.network,
         ports: record.ports.clone(),
         restart: record.restart,
+        extra_hosts: record.extra_hosts.clone(),
+        dns: record.dns.clone(),
         ..Request::default()
     };
     let decided = Decided {
@@ -694,7 +718,7 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
     rootfs
         .make(Path::new(&process.cwd), in_root::Kind::Dir)
         .with_context(|| format!("creating the working directory {}", process.cwd))?;
-    write_etc_files(dir, request.network, &decided.hostname, None)?;
+    write_etc_files(dir, request, &decided.hostname, None)?;
     let terminal = request
         .tty
         .then(|| tty::terminal_size().map(|s| (s.ws_row, s.ws_col)));
@@ -769,10 +793,11 @@ fn holder(store: &Store, id: &str) -> Option<Holder> {
 /// has given the container its address.
 fn write_etc_files(
     dir: &Path,
-    mode: Mode,
+    request: &Request,
     hostname: &str,
     address: Option<Ipv4Addr>,
 ) -> Result<()> {
+    let mode = request.network;
     let read = |p: &str| fs::read_to_string(p).ok();
     let hosts = match mode {
         Mode::Host => read("/etc/hosts").unwrap_or_else(|| net::files::hosts(hostname, None)),
@@ -783,6 +808,8 @@ fn write_etc_files(
         &read("/etc/resolv.conf").unwrap_or_default(),
         read("/run/systemd/resolve/resolv.conf").as_deref(),
     );
+    let hosts = net::files::with_hosts(hosts, &request.extra_hosts);
+    let resolv = net::files::with_dns(resolv, &request.dns);
     for (name, text) in [
         ("hostname", net::files::hostname(hostname)),
         ("hosts", hosts),
@@ -853,7 +880,7 @@ fn start_and_wait(
             &request.ports,
             &lookup,
         )?;
-        write_etc_files(dir, request.network, &decided.hostname, record.address)?;
+        write_etc_files(dir, request, &decided.hostname, record.address)?;
         record.started = Some(crate::image::store::now());
         write_record(store, dir, record)?;
         runtime.start(&record.id)?;
