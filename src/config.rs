@@ -204,6 +204,32 @@ fn env_key(entry: &str) -> &str {
     entry.split_once('=').map_or(entry, |(k, _)| k)
 }
 
+/// `--env-file`: docker's format, one `K=V` (the value as written, quotes
+/// and all) or `K` (taken from ours, as `-e K`) per line; blank lines and
+/// `#` comments skipped.
+pub fn env_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--env-file {}", path.display()))?;
+    parse_env_file(&text).with_context(|| format!("--env-file {}", path.display()))
+}
+
+fn parse_env_file(text: &str) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = env_key(line);
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            anyhow::bail!("line {}: {key:?} is not a variable's name", n + 1);
+        }
+        out.push(line.to_string());
+    }
+    Ok(out)
+}
+
 /// Adds HOME from the user's passwd entry when the environment has none (runc
 /// does so).
 pub fn with_home(mut env: Vec<String>, home: &str) -> Vec<String> {
@@ -324,6 +350,14 @@ pub fn resolve_user(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_files_as_docker_reads_them() {
+        let env = parse_env_file("# a comment\n\nA=1\n  B=\"two words\"\nC\nD=x=y\n").unwrap();
+        assert_eq!(env, ["A=1", "B=\"two words\"", "C", "D=x=y"]);
+        let err = parse_env_file("A=1\nbad name=2\n").unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
 
     #[test]
     fn diff_ids_must_match_the_manifest() {

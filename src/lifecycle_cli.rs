@@ -39,11 +39,29 @@ pub enum Lifecycle {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
     },
-    /// Stop containers: their StopSignal (or SIGTERM), then SIGKILL
+    /// Stop containers: their stop signal (SIGTERM by default), then SIGKILL
     Stop {
-        /// Seconds to wait before SIGKILL
-        #[arg(short = 't', long = "time", default_value_t = 10)]
-        time: u64,
+        /// Seconds to wait before SIGKILL [default: its --stop-timeout, or 10]
+        #[arg(short = 't', long = "time")]
+        time: Option<u64>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Start stopped containers again, in the background
+    Start {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop containers, then start them again
+    Restart {
+        /// Seconds to wait before SIGKILL [default: its --stop-timeout, or 10]
+        #[arg(short = 't', long = "time")]
+        time: Option<u64>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Wait until containers end, then print their exit statuses
+    Wait {
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -128,8 +146,25 @@ pub fn dispatch(store: &Store, command: Lifecycle) -> Result<u8> {
             join::exec(store, &record, &exec).with_context(|| format!("exec in {name}"))
         }
         Lifecycle::Stop { time, names } => each(&names, "stopping", &|n| {
-            lifecycle::stop(store, n, Duration::from_secs(time))
+            lifecycle::stop(store, n, time.map(Duration::from_secs))
         }),
+        Lifecycle::Start { names } => {
+            each(&names, "starting", &|n| ctr::container::start(store, n))
+        }
+        Lifecycle::Restart { time, names } => each(&names, "restarting", &|n| {
+            lifecycle::stop(store, n, time.map(Duration::from_secs))?;
+            ctr::container::start(store, n)
+        }),
+        Lifecycle::Wait { names } => {
+            // docker's: one status per line; its own status is the last one's.
+            let mut last = 0;
+            for name in &names {
+                last =
+                    lifecycle::wait(store, name).with_context(|| format!("waiting for {name}"))?;
+                println!("{last}");
+            }
+            Ok(last)
+        }
         Lifecycle::Kill { signal, names } => {
             let signal = lifecycle::parse_signal(&signal)?;
             each(&names, "killing", &|n| lifecycle::kill(store, n, signal))

@@ -56,6 +56,17 @@ enum Command {
         #[command(subcommand)]
         command: volume_cli::Volume,
     },
+    /// Show containers and images as JSON (docker's fields), or through --format
+    Inspect {
+        /// Go template over each object, such as '{{.State.Status}}' or '{{json .Config}}'
+        #[arg(short = 'f', long, value_name = "TEMPLATE")]
+        format: Option<String>,
+        /// Look only among containers or only among images
+        #[arg(long = "type", value_name = "container|image")]
+        kind: Option<String>,
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
     /// Find what ctr left on this host (check), or remove all it made (reset)
     System {
         #[command(subcommand)]
@@ -166,6 +177,27 @@ struct RunArgs {
     /// Mount a tmpfs: PATH[:OPTIONS]
     #[arg(long, value_name = "PATH")]
     tmpfs: Vec<String>,
+    /// Start it again when it ends: no, on-failure[:N], always, unless-stopped (with -d)
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    restart: String,
+    /// The signal `ctr stop` sends first [default: the image's, or TERM]
+    #[arg(long, value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    /// Seconds `ctr stop` waits before SIGKILL [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    stop_timeout: Option<u64>,
+    /// Read environment variables from a file: K=V or K lines, # comments
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Add a line to the container's /etc/hosts: NAME:IP
+    #[arg(long, value_name = "NAME:IP")]
+    add_host: Vec<String>,
+    /// A nameserver for the container's resolv.conf, instead of the host's
+    #[arg(long, value_name = "IP")]
+    dns: Vec<std::net::IpAddr>,
+    /// Set a label on the container: K=V
+    #[arg(short = 'l', long, value_name = "K=V")]
+    label: Vec<String>,
     /// The image (name or ID), then the command and its arguments [default: the image's]
     // Options end at the image, as docker's do: `ctr run busybox sh -c 'echo
     // hi'` gives `-c` to sh, not to ctr (trailing_var_arg, one positional).
@@ -270,6 +302,16 @@ fn dispatch(cli: Cli) -> Result<u8> {
             require_root("managing volumes")?;
             volume_cli::dispatch(&store(cli.root)?, command)
         }
+        Command::Inspect {
+            format,
+            kind,
+            names,
+        } => inspect(
+            &store(cli.root)?,
+            format.as_deref(),
+            kind.as_deref(),
+            &names,
+        ),
         Command::System { command } => {
             require_root("checking the host")?;
             system(cli.root, command)
@@ -279,6 +321,66 @@ fn dispatch(cli: Cli) -> Result<u8> {
             run(cli.root, *args).with_context(|| format!("running {image}"))
         }
     }
+}
+
+/// `ctr inspect`: each name as a container, else as an image (docker's
+/// order); a JSON array of them, or each through the template. As docker, a
+/// name that is neither is reported, the others shown, and the status is 1.
+fn inspect(
+    store: &Store,
+    format: Option<&str>,
+    kind: Option<&str>,
+    names: &[String],
+) -> Result<u8> {
+    let (containers, images) = match kind {
+        None => (true, true),
+        Some("container") => (true, false),
+        Some("image") => (false, true),
+        Some(other) => bail!("--type {other}: use container or image"),
+    };
+    let runtime = container::runtime(store);
+    let mut found = Vec::new();
+    let mut missing = 0;
+    for name in names {
+        let record = containers
+            .then(|| container::lifecycle::find(store, name).ok())
+            .flatten();
+        if let Some(record) = record {
+            let dir = container::containers_dir(store).join(record.id.as_str());
+            let spec = oci_spec::runtime::Spec::load(dir.join("config.json")).ok();
+            found.push(ctr::inspect::container(
+                &record,
+                &record.status(&runtime),
+                spec.as_ref(),
+                &store.root().join("volumes"),
+            ));
+            continue;
+        }
+        let image = images.then(|| store.resolve(name).ok()).flatten();
+        if let Some((image, _)) = image {
+            let refs: Vec<ctr::reference::Reference> = store
+                .images()?
+                .into_iter()
+                .find(|(i, _)| i.id == image.id)
+                .map(|(_, refs)| refs)
+                .unwrap_or_default();
+            let config = ctr::config::parse(&store.blob(&image.id)?)
+                .with_context(|| format!("parsing the config of image {}", image.id.short()))?;
+            found.push(ctr::inspect::image(&image, &refs, &config));
+            continue;
+        }
+        eprintln!("ctr: no such object: {name}");
+        missing += 1;
+    }
+    match format {
+        Some(template) => {
+            for object in &found {
+                println!("{}", ctr::template::render(template, object)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&found)?),
+    }
+    Ok(if missing > 0 { 1 } else { 0 })
 }
 
 fn system(root: Option<PathBuf>, command: System) -> Result<u8> {
@@ -316,6 +418,37 @@ fn system(root: Option<PathBuf>, command: System) -> Result<u8> {
 
 fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
     let network: ctr::net::Mode = args.network.parse()?;
+    let restart: ctr::container::restart::Policy = args.restart.parse()?;
+    if restart != ctr::container::restart::Policy::No {
+        if args.rm {
+            bail!("--restart {restart} and --rm conflict: a container removed when it ends cannot be started again");
+        }
+        if !args.detach {
+            bail!("--restart {restart} keeps the container running in the background: add -d");
+        }
+    }
+    let extra_hosts = args
+        .add_host
+        .iter()
+        .map(|h| ctr::net::files::parse_host(h))
+        .collect::<Result<Vec<_>>>()?;
+    let labels = args
+        .label
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect();
+    // docker's order: the files' variables, then -e's, the last one winning.
+    let mut env = Vec::new();
+    for file in &args.env_file {
+        env.extend(ctr::config::env_file(file)?);
+    }
+    env.extend(args.env.iter().cloned());
+    if let Some(signal) = &args.stop_signal {
+        ctr::container::lifecycle::parse_signal(signal).context("--stop-signal")?;
+    }
     let ports = args
         .publish
         .iter()
@@ -364,13 +497,19 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
         options: RunOptions {
             entrypoint: args.entrypoint,
             cmd,
-            env: args.env,
+            env,
             workdir: args.workdir,
             user: args.user,
             hostname: String::new(),
             tty: args.tty,
         },
         volumes,
+        restart,
+        stop_signal: args.stop_signal,
+        stop_timeout: args.stop_timeout,
+        extra_hosts,
+        dns: args.dns,
+        labels,
     };
     container::run(&store, request)
 }

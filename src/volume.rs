@@ -220,8 +220,24 @@ pub fn remove_anonymous(store: &Store, uses: &Uses) -> Result<()> {
 /// anonymous one named at random, a missing host path made for `-v` as
 /// docker does, refused for `--mount type=bind`.
 pub fn resolve(store: &Store, container_dir: &Path, wanted: &[Wanted]) -> Result<Vec<Resolved>> {
-    let mut resolved = Vec::new();
     let mut uses = Uses::default();
+    let result = resolve_each(store, container_dir, wanted, &mut uses);
+    if result.is_err() {
+        // The anonymous volumes made for a container that will not be.
+        for u in uses.volumes.iter().filter(|u| u.anonymous) {
+            _ = remove_unlocked(store, &u.name);
+        }
+    }
+    result
+}
+
+fn resolve_each(
+    store: &Store,
+    container_dir: &Path,
+    wanted: &[Wanted],
+    uses: &mut Uses,
+) -> Result<Vec<Resolved>> {
+    let mut resolved = Vec::new();
     for w in wanted {
         let (host, volume) = match &w.source {
             Source::Bind { path, create } => {
@@ -265,7 +281,7 @@ pub fn resolve(store: &Store, container_dir: &Path, wanted: &[Wanted]) -> Result
     if !uses.volumes.is_empty() {
         store.write_atomic(
             &container_dir.join("volumes.json"),
-            &serde_json::to_vec_pretty(&uses)?,
+            &serde_json::to_vec_pretty(uses)?,
         )?;
     }
     Ok(resolved)

@@ -27,7 +27,7 @@ fn a_named_volume_outlives_its_containers_and_is_filled_from_the_image() {
         $C volume rm data 2>&1; echo "rm in use: $?"
         $C rm -f user >/dev/null
         $C volume inspect data | jq -r '.[0] | "inspect: " + .Name + " " + .Driver + " " + .Mountpoint'
-        $C run --rm -v empty:/etc:nocopy busybox sh -c 'echo "nocopy: $(ls /etc | wc -l)"'
+        $C run --rm -v empty:/usr:nocopy busybox sh -c 'echo "nocopy: $(ls /usr | wc -l)"'
         $C volume rm data empty
         $C volume ls -q | wc -l | sed 's/^/left: /'
         $C volume inspect nosuch; echo "inspect nosuch: $?"
@@ -187,7 +187,9 @@ fn a_path_swapped_during_start_up_cannot_send_a_mount_out() {
         started=0
         for i in $(seq 30); do
             if $C run --rm -v race:/shared --tmpfs /shared/d/t -v /run/src:/shared/d/b busybox \
-                sh -c "touch /shared/d/t/tmpfs-$i /shared/d/b/bind-$i" 2>/dev/null; then
+                sh -c "touch /shared/d/t/tmpfs-$i /shared/d/b/bind-$i || exit 1
+                       grep -q ' /run/outside/t ' /proc/self/mountinfo && echo through-the-link
+                       exit 0" 2>/dev/null; then
                 started=$((started + 1))
             fi
         done
@@ -203,6 +205,8 @@ fn a_path_swapped_during_start_up_cannot_send_a_mount_out() {
         .find_map(|l| l.strip_prefix("started: "))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
+    // How many mounted through the link (inside their own root) is the
+    // race's to decide: shown, not asserted.
     assert!(started > 0, "no container started:\n{}", out.both());
     // The bind's files are on the host's /run/src, where they belong.
     assert!(!out.stdout.contains("binds written: 0"), "{}", out.both());

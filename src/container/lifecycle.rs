@@ -15,7 +15,7 @@ use nix::sys::signal::{kill as send, Signal};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use super::{containers_dir, records, runtime, Record, Status};
+use super::{containers_dir, records, runtime, Record, Status, STOPPED};
 use crate::image::Store;
 
 /// The container named `name`, or whose ID is or starts with `name` (docker's rule).
@@ -59,24 +59,36 @@ fn running_pid(store: &Store, record: &Record) -> Option<Pid> {
     }
 }
 
-/// `ctr kill`: sends `signal` to the container's PID 1.
+/// `ctr kill`: sends `signal` to the container's PID 1. As docker's, a
+/// container killed on purpose is not restarted (`--restart`).
 pub fn kill(store: &Store, name: &str, signal: Signal) -> Result<()> {
     let record = find(store, name)?;
     let Some(pid) = running_pid(store, &record) else {
         bail!("container {name} is not running: there is nothing to signal");
     };
+    mark_stopped(store, &record)?;
     send(pid, signal).with_context(|| format!("sending {signal} to container {name} (pid {pid})"))
 }
 
+/// Tells its monitor not to start it again: it was stopped on purpose.
+fn mark_stopped(store: &Store, record: &Record) -> Result<()> {
+    let path = containers_dir(store).join(record.id.as_str()).join(STOPPED);
+    fs::write(&path, b"").with_context(|| format!("writing {}", path.display()))
+}
+
 // ANCHOR: stop
-/// `ctr stop`: the image's StopSignal (or SIGTERM), then SIGKILL after
-/// `timeout`; returns once the monitor has recorded the exit and released
-/// the network.
-pub fn stop(store: &Store, name: &str, timeout: Duration) -> Result<()> {
+/// `ctr stop`: its stop signal (`--stop-signal`, the image's StopSignal or
+/// SIGTERM), then SIGKILL after `timeout` (`-t`, `--stop-timeout` or 10 s);
+/// returns once the monitor has recorded the exit and released the
+/// network. A stopped container is not restarted (`--restart`).
+pub fn stop(store: &Store, name: &str, timeout: Option<Duration>) -> Result<()> {
     let record = find(store, name)?;
-    if !record.live() {
+    if !record.monitor_alive() {
         return Ok(()); // docker's stop of a stopped container succeeds too
     }
+    let timeout = timeout.unwrap_or(Duration::from_secs(record.stop_timeout.unwrap_or(10)));
+    // Restarting: no process to signal, only a monitor to tell.
+    mark_stopped(store, &record)?;
     let signal = match &record.stop_signal {
         Some(s) => parse_signal(s).with_context(|| format!("the image's StopSignal {s:?}"))?,
         None => Signal::SIGTERM,
@@ -103,6 +115,23 @@ pub fn stop(store: &Store, name: &str, timeout: Duration) -> Result<()> {
 }
 // ANCHOR_END: stop
 
+// ANCHOR: wait
+/// `ctr wait`: blocks until the container has ended and will not be
+/// started again (its monitor is gone), then returns its exit status.
+pub fn wait(store: &Store, name: &str) -> Result<u8> {
+    let record = find(store, name)?;
+    loop {
+        let now = find(store, record.id.as_str())?;
+        if !now.monitor_alive() {
+            // A monitor that died before it could record the end: the
+            // kernel killed the container with it (Record::status).
+            return Ok(now.exit.map_or(137, |e| e.code));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+// ANCHOR_END: wait
+
 /// Waits until the container's monitor has ended (it records the exit and
 /// tears down the network first). True if it did within `timeout`.
 fn wait_for_monitor(record: &Record, timeout: Duration) -> bool {
@@ -125,10 +154,11 @@ fn wait_for_monitor(record: &Record, timeout: Duration) -> bool {
 /// again.
 pub fn rm(store: &Store, name: &str, force: bool) -> Result<()> {
     let record = find(store, name)?;
-    if record.live() {
+    if record.monitor_alive() {
         if !force {
             bail!("container {name} is running: stop it first (`ctr stop {name}`), or use `ctr rm -f`");
         }
+        mark_stopped(store, &record)?;
         if let Some(pid) = running_pid(store, &record) {
             _ = send(pid, Signal::SIGKILL);
         } else {
@@ -262,6 +292,13 @@ pub fn ps_lines(store: &Store, all: bool, now: u64) -> Result<Vec<PsLine>> {
                 Status::Running { .. } => (
                     "running",
                     format!("Up {}", since(r.created).trim_end_matches(" ago")),
+                ),
+                Status::Restarting(code) => (
+                    "restarting",
+                    format!(
+                        "Restarting ({code}) {}",
+                        since(r.exit.as_ref().map_or(r.created, |e| e.finished))
+                    ),
                 ),
                 Status::Exited(code) => (
                     "exited",

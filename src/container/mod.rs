@@ -16,6 +16,7 @@ pub mod join;
 pub mod lifecycle;
 pub mod limits;
 pub mod overlay;
+pub mod restart;
 pub mod seccomp;
 pub mod spec;
 pub mod stats;
@@ -63,6 +64,16 @@ pub struct Request {
     pub confine: confine::Asked,
     /// The options that shape the process (cmd, env, user...).
     pub options: RunOptions,
+    /// `--restart`: whether its monitor starts it again when it ends.
+    pub restart: restart::Policy,
+    /// `--stop-signal`, over the image's StopSignal.
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout`: seconds `ctr stop` waits before SIGKILL.
+    pub stop_timeout: Option<u64>,
+    /// `--add-host`, `--dns`, `--label`.
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    pub dns: Vec<std::net::IpAddr>,
+    pub labels: std::collections::BTreeMap<String, String>,
     /// `-v`, `--mount`, `--tmpfs`.
     pub volumes: volumes::Flags,
 }
@@ -90,9 +101,34 @@ pub struct Record {
     pub address: Option<Ipv4Addr>,
     #[serde(default)]
     pub ports: Vec<Port>,
-    /// The image's StopSignal, for `ctr stop`.
+    /// `--stop-signal` or the image's StopSignal, for `ctr stop`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--stop-timeout`, for `ctr stop` without `-t`.
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
+    /// Its hostname, and whether it has a terminal: what starting it again
+    /// (`ctr start`, a restart) needs that config.json does not tell the engine.
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub restart: restart::Policy,
+    /// How many times its monitor started it again.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// When it last started, in seconds since the epoch.
+    #[serde(default)]
+    pub started: Option<u64>,
+    /// `--add-host`, `--dns`: its /etc files are written again at each start.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    #[serde(default)]
+    pub dns: Vec<std::net::IpAddr>,
+    /// The image's labels and `--label`s.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// How it ended, written by its monitor.
     #[serde(default)]
     pub exit: Option<Exit>,
@@ -116,6 +152,8 @@ pub enum Status {
     Running {
         pid: i32,
     },
+    /// Ended with this status; its monitor will start it again (`--restart`).
+    Restarting(u8),
     Exited(u8),
 }
 
@@ -138,6 +176,9 @@ impl Record {
     /// sends SIGKILL: see `parent_death_signal` below): 137.
     pub fn status(&self, runtime: &Runtime) -> Status {
         if let Some(exit) = &self.exit {
+            if self.monitor_alive() {
+                return Status::Restarting(exit.code);
+            }
             return Status::Exited(exit.code);
         }
         if !self.monitor_alive() {
@@ -155,6 +196,10 @@ impl Record {
         self.id.short()
     }
 }
+
+/// The file that says someone stopped the container on purpose: its
+/// monitor does not restart it (`--restart`); `ctr start` removes it.
+pub const STOPPED: &str = "stopped";
 
 pub fn containers_dir(store: &Store) -> PathBuf {
     store.root().join("containers")
@@ -211,7 +256,10 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn run(store: &Store, request: Request) -> Result<u8> {
     let (record, dir, decided) = create(store, &request)?;
     if request.detach {
-        return detach(store, &request, record, &dir, decided);
+        let id = record.id.clone();
+        detach(store, &request, record, &dir, decided)?;
+        println!("{id}");
+        return Ok(0);
     }
     monitor(store, &request, record, &dir, decided, None)
 }
@@ -220,50 +268,85 @@ pub fn run(store: &Store, request: Request) -> Result<u8> {
 // ANCHOR: monitor
 /// The container's parent from start to end: starts it, waits for it, then
 /// tears down what the engine made and records how it ended (or removes
-/// it, `--rm`). `ready` (with `-d`) hears "ok" once the container runs, or
-/// why it could not.
+/// it, `--rm`); with `--restart`, starts it again when the policy says so.
+/// `ready` (with `-d`) hears "ok" once the container runs, or why it could not.
 fn monitor(
     store: &Store,
     request: &Request,
     mut record: Record,
     dir: &Path,
-    decided: Decided,
-    ready: Option<OwnedFd>,
+    mut decided: Decided,
+    mut ready: Option<OwnedFd>,
 ) -> Result<u8> {
-    let result = start_and_wait(store, request, &mut record, dir, decided, ready);
-    let status = *result.as_ref().unwrap_or(&exit::FAILED);
-    // Read before teardown removes the cgroup that counts it.
-    let decided_oom = runtime(store).oom_killed(&record.id);
-    let errors = teardown(store, &record, dir);
-    let mut errors: Vec<String> = errors.into_iter().map(|e| format!("{e:#}")).collect();
-    let cleanup = if request.rm {
-        // docker's --rm takes the container's anonymous volumes too.
-        crate::volume::read_uses(dir).and_then(|uses| {
-            lifecycle::remove_files(dir)?;
-            crate::volume::remove_anonymous(store, &uses)
-        })
-    } else {
-        record.exit = Some(Exit {
+    let mut delay = None;
+    loop {
+        let began = std::time::Instant::now();
+        let result = start_and_wait(store, request, &mut record, dir, &decided, ready.take());
+        let status = *result.as_ref().unwrap_or(&exit::FAILED);
+        // Read before teardown removes the cgroup that counts it.
+        let decided_oom = runtime(store).oom_killed(&record.id);
+        let errors = teardown(store, &record, dir);
+        let mut errors: Vec<String> = errors.into_iter().map(|e| format!("{e:#}")).collect();
+        let cleanup = if request.rm {
+            // docker's --rm takes the container's anonymous volumes too.
+            crate::volume::read_uses(dir).and_then(|uses| {
+                lifecycle::remove_files(dir)?;
+                crate::volume::remove_anonymous(store, &uses)
+            })
+        } else {
+            record.exit = Some(Exit {
+                code: status,
+                finished: crate::image::store::now(),
+                oom_killed: decided_oom,
+            });
+            write_record(store, dir, &record)
+        };
+        if let Err(err) = cleanup {
+            errors.push(format!("{err:#}"));
+        }
+        let status = result?;
+        if !errors.is_empty() {
+            bail!(
+                "cleaning up after container {}: {}",
+                record.short_id(),
+                errors.join("; ")
+            );
+        }
+        let ended = restart::Ended {
             code: status,
-            finished: crate::image::store::now(),
-            oom_killed: decided_oom,
-        });
-        write_record(store, dir, &record)
-    };
-    if let Err(err) = cleanup {
-        errors.push(format!("{err:#}"));
+            stopped: dir.join(STOPPED).exists(),
+            ran: began.elapsed(),
+            restarts: record.restart_count,
+        };
+        delay = restart::next(record.restart, &ended, delay);
+        let Some(wait) = delay else {
+            return Ok(status);
+        };
+        if !sleep_unless_stopped(dir, wait) {
+            return Ok(status);
+        }
+        // config.json is written: what is left is to start it again.
+        decided.bundle = None;
+        record.restart_count += 1;
+        record.exit = None;
     }
-    let status = result?;
-    if !errors.is_empty() {
-        bail!(
-            "cleaning up after container {}: {}",
-            record.short_id(),
-            errors.join("; ")
-        );
-    }
-    Ok(status)
 }
 // ANCHOR_END: monitor
+
+/// Sleeps `delay`, unless someone stops the container meanwhile (false).
+fn sleep_unless_stopped(dir: &Path, delay: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + delay;
+    loop {
+        if dir.join(STOPPED).exists() {
+            return false;
+        }
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+}
 
 // ANCHOR: teardown
 /// Undoes what `run` made on the host, in any state, going on past
@@ -299,7 +382,7 @@ fn detach(
     mut record: Record,
     dir: &Path,
     decided: Decided,
-) -> Result<u8> {
+) -> Result<()> {
     use nix::unistd::{fork, setsid, ForkResult};
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("making the ready pipe")?;
@@ -351,10 +434,7 @@ fn detach(
             }
             let said = String::from_utf8_lossy(&said);
             match said.as_ref() {
-                "ok" => {
-                    println!("{}", record.id);
-                    Ok(0)
-                }
+                "ok" => Ok(()),
                 "" => bail!(
                     "the container's monitor ended before it started: see {}",
                     log.display()
@@ -366,11 +446,17 @@ fn detach(
 }
 // ANCHOR_END: detach
 
-/// What `create` decided for the bundle.
+/// What `create` decided: the rootfs and the hostname, and what
+/// config.json is to say (None once it says it: a container started again).
 struct Decided {
     overlay: Overlay,
-    process: config::Process,
     hostname: String,
+    bundle: Option<BundlePlan>,
+}
+
+/// What goes into config.json.
+struct BundlePlan {
+    process: config::Process,
     /// `linux.resources`, and the cgroup layout that will hold them.
     resources: Option<oci_spec::runtime::LinuxResources>,
     cgroups: Option<runtime::cgroups::Layout>,
@@ -447,6 +533,78 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("creating {}", dir.join(sub).display()))?;
     }
+    let overlay = overlay_of(store, &image, &dir)?;
+    let monitor = std::process::id();
+    let record = Record {
+        id,
+        name,
+        image: request.image.clone(),
+        image_id: image.id.clone(),
+        argv: process.argv.clone(),
+        created: crate::image::store::now(),
+        monitor,
+        monitor_start: runtime::state::proc_stat(monitor as i32)
+            .map(|(_, s)| s)
+            .unwrap_or_default(),
+        network: request.network,
+        address: None,
+        ports: request.ports.clone(),
+        stop_signal: request
+            .stop_signal
+            .clone()
+            .or_else(|| config::stop_signal(&config)),
+        stop_timeout: request.stop_timeout,
+        hostname: hostname.clone(),
+        tty: request.tty,
+        restart: request.restart,
+        restart_count: 0,
+        started: None,
+        extra_hosts: request.extra_hosts.clone(),
+        dns: request.dns.clone(),
+        labels: config
+            .config()
+            .as_ref()
+            .and_then(|c| c.labels().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(request.labels.clone())
+            .collect(),
+        exit: None,
+    };
+    let mounts = match crate::volume::resolve(store, &dir, &wanted) {
+        Ok(mounts) => mounts,
+        Err(err) => {
+            // Nothing of it is recorded yet: its directory goes.
+            _ = lifecycle::remove_files(&dir);
+            return Err(err);
+        }
+    };
+    write_record(store, &dir, &record)?;
+    drop(lock);
+    Ok((
+        record,
+        dir,
+        Decided {
+            overlay,
+            hostname,
+            bundle: Some(BundlePlan {
+                process,
+                resources,
+                cgroups,
+                confinement,
+                mounts,
+            }),
+        },
+    ))
+}
+// ANCHOR_END: create
+
+/// The container's rootfs: the image's layers under its own upper dir.
+fn overlay_of(
+    store: &Store,
+    image: &crate::image::store::ImageRecord,
+    dir: &Path,
+) -> Result<Overlay> {
     let mut lower: Vec<PathBuf> = image
         .layers
         .iter()
@@ -464,55 +622,72 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         // overlayfs needs one lower dir; an image of no layers gets an empty one.
         lower.push(dir.join("empty"));
     }
-    let monitor = std::process::id();
-    let record = Record {
-        id,
-        name,
-        image: request.image.clone(),
-        image_id: image.id.clone(),
-        argv: process.argv.clone(),
-        created: crate::image::store::now(),
-        monitor,
-        monitor_start: runtime::state::proc_stat(monitor as i32)
-            .map(|(_, s)| s)
-            .unwrap_or_default(),
-        network: request.network,
-        address: None,
-        ports: request.ports.clone(),
-        stop_signal: config::stop_signal(&config),
-        exit: None,
-    };
-    let mounts = match crate::volume::resolve(store, &dir, &wanted) {
-        Ok(mounts) => mounts,
-        Err(err) => {
-            // Nothing of it is recorded yet: its directory goes.
-            _ = lifecycle::remove_files(&dir);
-            return Err(err);
-        }
-    };
-    write_record(store, &dir, &record)?;
-    drop(lock);
-    let overlay = Overlay {
+    Ok(Overlay {
         lower,
         upper: dir.join("upper"),
         work: dir.join("work"),
         merged: dir.join("rootfs"),
-    };
-    Ok((
-        record,
-        dir,
-        Decided {
-            overlay,
-            process,
-            hostname,
-            resources,
-            cgroups,
-            confinement,
-            mounts,
-        },
-    ))
+    })
 }
-// ANCHOR_END: create
+
+// ANCHOR: start
+/// `ctr start`: starts a container that ended again, in the background as
+/// `run -d` does, on the same rootfs (its upper dir kept) and config.json;
+/// its network is made anew. A running (or restarting) one is left be.
+pub fn start(store: &Store, name: &str) -> Result<()> {
+    let lock = store.lock(true)?;
+    let mut record = lifecycle::find(store, name)?;
+    if record.monitor_alive() {
+        return Ok(());
+    }
+    let dir = containers_dir(store).join(record.id.as_str());
+    // What a killed monitor could not undo, undone (as `rm` does).
+    if let Some(err) = teardown(store, &record, &dir).into_iter().next() {
+        return Err(err.context("undoing what its last run left"));
+    }
+    let image = store.image(&record.image_id).with_context(|| {
+        format!(
+            "its image {} is gone: run a new container of {}",
+            record.image_id.short(),
+            record.image
+        )
+    })?;
+    let overlay = overlay_of(store, &image, &dir)?;
+    let hostname = match record.hostname.as_str() {
+        "" => oci_spec::runtime::Spec::load(dir.join("config.json"))
+            .ok()
+            .and_then(|spec| spec.hostname().clone())
+            .unwrap_or_else(|| record.short_id().to_string()),
+        name => name.to_string(),
+    };
+    match fs::remove_file(dir.join(STOPPED)) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("removing {}", dir.join(STOPPED).display()))
+        }
+        _ => {}
+    }
+    record.exit = None;
+    let request = Request {
+        image: record.image.clone(),
+        name: Some(record.name.clone()),
+        tty: record.tty,
+        detach: true,
+        network: record.network,
+        ports: record.ports.clone(),
+        restart: record.restart,
+        extra_hosts: record.extra_hosts.clone(),
+        dns: record.dns.clone(),
+        ..Request::default()
+    };
+    let decided = Decided {
+        overlay,
+        hostname,
+        bundle: None,
+    };
+    drop(lock);
+    detach(store, &request, record, &dir, decided)
+}
+// ANCHOR_END: start
 
 /// The limits as config.json's resources, checked by docker's rules
 /// against this machine, and the cgroup layout (a container gets a cgroup
@@ -550,8 +725,11 @@ fn plan_limits(
 /// the /etc files, and config.json.
 fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> {
     overlay::mount_overlay(&decided.overlay)?;
+    let Some(bundle) = &decided.bundle else {
+        return Ok(()); // started again: config.json and the /etc files are there
+    };
     let rootfs = in_root::Root::open(&decided.overlay.merged)?;
-    let process = &decided.process;
+    let process = &bundle.process;
     let passwd = read_image_file(&rootfs, "/etc/passwd")?;
     let group = read_image_file(&rootfs, "/etc/group")?;
     let user = config::resolve_user(&process.user, passwd.as_deref(), group.as_deref())
@@ -560,7 +738,7 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
     rootfs
         .make(Path::new(&process.cwd), in_root::Kind::Dir)
         .with_context(|| format!("creating the working directory {}", process.cwd))?;
-    write_etc_files(dir, request.network, &decided.hostname, None)?;
+    write_etc_files(dir, request, &decided.hostname, None)?;
     let terminal = request
         .tty
         .then(|| tty::terminal_size().map(|s| (s.ws_row, s.ws_col)));
@@ -573,15 +751,15 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
         terminal,
         init: request.init,
         etc_dir: Some(dir),
-        cgroup: decided.cgroups.as_ref().map(|layout| spec::CgroupPlan {
+        cgroup: bundle.cgroups.as_ref().map(|layout| spec::CgroupPlan {
             path: PathBuf::from("/ctr").join(id_of(dir)),
             namespace: layout.version() == runtime::cgroups::Version::V2,
-            resources: decided.resources.clone(),
+            resources: bundle.resources.clone(),
         }),
-        confinement: &decided.confinement,
+        confinement: &bundle.confinement,
     };
     let mut spec = spec::spec(&plan);
-    add_volumes(&mut spec, &rootfs, &decided.mounts)?;
+    add_volumes(&mut spec, &rootfs, &bundle.mounts)?;
     let json = spec::to_json(&spec)?;
     let path = dir.join("config.json");
     fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
@@ -656,10 +834,11 @@ fn holder(store: &Store, id: &str) -> Option<Holder> {
 /// has given the container its address.
 fn write_etc_files(
     dir: &Path,
-    mode: Mode,
+    request: &Request,
     hostname: &str,
     address: Option<Ipv4Addr>,
 ) -> Result<()> {
+    let mode = request.network;
     let read = |p: &str| fs::read_to_string(p).ok();
     let hosts = match mode {
         Mode::Host => read("/etc/hosts").unwrap_or_else(|| net::files::hosts(hostname, None)),
@@ -670,6 +849,8 @@ fn write_etc_files(
         &read("/etc/resolv.conf").unwrap_or_default(),
         read("/run/systemd/resolve/resolv.conf").as_deref(),
     );
+    let hosts = net::files::with_hosts(hosts, &request.extra_hosts);
+    let resolv = net::files::with_dns(resolv, &request.dns);
     for (name, text) in [
         ("hostname", net::files::hostname(hostname)),
         ("hosts", hosts),
@@ -688,7 +869,7 @@ fn start_and_wait(
     request: &Request,
     record: &mut Record,
     dir: &Path,
-    decided: Decided,
+    decided: &Decided,
     ready: Option<OwnedFd>,
 ) -> Result<u8> {
     let tell = |what: &str| {
@@ -703,7 +884,7 @@ fn start_and_wait(
         if !request.interactive {
             null_stdin()?;
         }
-        write_bundle(request, dir, &decided)?;
+        write_bundle(request, dir, decided)?;
         // -t: the container makes its pty and sends us the master over this.
         let (console, theirs) = match request.tty {
             true => {
@@ -740,7 +921,8 @@ fn start_and_wait(
             &request.ports,
             &lookup,
         )?;
-        write_etc_files(dir, request.network, &decided.hostname, record.address)?;
+        write_etc_files(dir, request, &decided.hostname, record.address)?;
+        record.started = Some(crate::image::store::now());
         write_record(store, dir, record)?;
         runtime.start(&record.id)?;
         Ok::<_, anyhow::Error>((console, signals, child))

@@ -74,9 +74,76 @@ pub fn resolv_conf(mode: Mode, host: &str, upstream: Option<&str>) -> String {
 }
 // ANCHOR_END: resolv_conf
 
+/// `--add-host NAME:IP` lines after docker's /etc/hosts.
+pub fn with_hosts(mut hosts: String, extra: &[(String, std::net::IpAddr)]) -> String {
+    for (name, ip) in extra {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    hosts
+}
+
+/// `--dns`: these servers instead of the host's, its search and options kept.
+pub fn with_dns(resolv: String, servers: &[std::net::IpAddr]) -> String {
+    if servers.is_empty() {
+        return resolv;
+    }
+    let mut text: String = resolv
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("nameserver"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for ns in servers {
+        text.push_str(&format!("nameserver {ns}\n"));
+    }
+    text
+}
+
+/// `--add-host NAME:IP` (or docker's newer NAME=IP) checked.
+pub fn parse_host(text: &str) -> anyhow::Result<(String, std::net::IpAddr)> {
+    let (name, ip) = text
+        .split_once('=')
+        .or_else(|| text.split_once(':'))
+        .ok_or_else(|| anyhow::anyhow!("--add-host {text}: give NAME:IP, such as db:10.0.0.5"))?;
+    let ip = ip
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--add-host {text}: {ip} is not an IP address"))?;
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        anyhow::bail!("--add-host {text}: {name:?} is not a host name");
+    }
+    Ok((name.to_string(), ip))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_hosts_and_servers() {
+        let hosts = with_hosts(hosts("web", None), &[parse_host("db:10.0.0.5").unwrap()]);
+        assert!(hosts.ends_with("10.0.0.5\tdb\n"), "{hosts}");
+        assert_eq!(parse_host("v6=::1").unwrap().1.to_string(), "::1");
+        assert!(parse_host("db")
+            .unwrap_err()
+            .to_string()
+            .contains("give NAME:IP"));
+        assert!(parse_host("db:nope")
+            .unwrap_err()
+            .to_string()
+            .contains("not an IP address"));
+        let resolv = with_dns(
+            "search example.com\nnameserver 9.9.9.9\noptions ndots:2\n".into(),
+            &["1.1.1.1".parse().unwrap()],
+        );
+        assert_eq!(
+            resolv,
+            "search example.com\noptions ndots:2\nnameserver 1.1.1.1\n"
+        );
+        assert_eq!(
+            with_dns("nameserver 9.9.9.9\n".into(), &[]),
+            "nameserver 9.9.9.9\n"
+        );
+    }
 
     #[test]
     fn hosts_names_the_container() {
