@@ -172,9 +172,12 @@ fn symlinked_targets_stay_inside_the_root() {
 
 /// runc's CVE-2021-30465, as a race: container `a` swaps a directory of a
 /// shared volume for a symlink to the host's /run/outside and back, in a
-/// loop, while new containers mount a tmpfs and a bind below that path.
-/// Each mount lands inside its container's root, or the start fails;
-/// never on the host.
+/// loop, while 30 new containers mount a tmpfs and a bind below that path.
+/// Each mount lands inside its container's root (below the volume's `d`,
+/// or through the link at the container's own /run/outside), or the start
+/// fails (the directory was removed under it); never on the host. (A mount
+/// on `d` in a new container goes when `a` removes `d`: the kernel detaches
+/// a mount whose mount point another namespace removed.)
 #[test]
 fn a_path_swapped_during_start_up_cannot_send_a_mount_out() {
     let out = ok(r#"
@@ -184,32 +187,27 @@ fn a_path_swapped_during_start_up_cannot_send_a_mount_out() {
                 rm -rf /shared/d; mkdir /shared/d
                 rm -rf /shared/d; ln -s /run/outside /shared/d
             done' >/dev/null
-        started=0
         for i in $(seq 30); do
             if $C run --rm -v race:/shared --tmpfs /shared/d/t -v /run/src:/shared/d/b busybox \
-                sh -c "touch /shared/d/t/tmpfs-$i /shared/d/b/bind-$i || exit 1
-                       grep -q ' /run/outside/t ' /proc/self/mountinfo && echo through-the-link
-                       exit 0" 2>/dev/null; then
-                started=$((started + 1))
+                sh -c 'grep -q " /run/outside/[tb] " /proc/self/mountinfo && echo through-the-link
+                       exit 0' 2>/dev/null; then
+                echo started
+            else
+                echo failed
             fi
         done
-        echo "started: $started"
         $C rm -f a >/dev/null
         echo "host outside: $(ls -A /run/outside | wc -l)"
-        echo "binds written: $(ls /run/src | wc -l)"
     "#);
     has_lines(&out, &["host outside: 0"]);
-    let started: u32 = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("started: "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    // How many mounted through the link (inside their own root) is the
-    // race's to decide: shown, not asserted.
+    let count = |word: &str| out.stdout.lines().filter(|l| *l == word).count();
+    let (started, failed) = (count("started"), count("failed"));
+    assert_eq!(started + failed, 30, "{}", out.both());
     assert!(started > 0, "no container started:\n{}", out.both());
-    // The bind's files are on the host's /run/src, where they belong.
-    assert!(!out.stdout.contains("binds written: 0"), "{}", out.both());
+    eprintln!(
+        "{started} started ({} through the link), {failed} failed",
+        count("through-the-link")
+    );
 }
 
 /// The image's `Volumes` become anonymous volumes, filled from the image;
