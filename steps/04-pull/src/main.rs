@@ -7,7 +7,6 @@
 //! default command.
 
 mod layers;
-mod manifest;
 mod pull;
 mod reference;
 mod registry;
@@ -64,7 +63,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Pull { image } => pull_only(&image).map(|()| 0),
+        // Unpacking files owned by other users (root's, nobody's) needs root.
+        Command::Pull { image } => require_root().and_then(|()| find(&image, true)).map(|_| 0),
         Command::Run {
             hostname,
             image,
@@ -80,50 +80,46 @@ fn main() -> ExitCode {
     }
 }
 
-/// `pull IMAGE`: into the store, whether or not it is there already.
-fn pull_only(image: &str) -> Result<()> {
-    // Unpacking files owned by other users (root's, nobody's) needs root.
-    require_root()?;
-    let reference = Reference::parse(image)?;
-    let store = Store::open()?;
-    pull::pull(&reference, &store).with_context(|| format!("pulling {}", reference.name))?;
-    Ok(())
-}
-
 // ANCHOR: image
-/// The image's rootfs, and how it says to run it: pulled now, or before.
-fn image(image: &str, cmd: &[String]) -> Result<(PathBuf, Process)> {
+/// IMAGE's directory in the store: pulled now if ALWAYS, or if it is not
+/// there yet.
+fn find(image: &str, always: bool) -> Result<PathBuf> {
     let reference = Reference::parse(image)?;
     let store = Store::open()?;
-    let dir = match store.lookup(&reference) {
+    match store.lookup(&reference).filter(|_| !always) {
         Some(dir) => {
-            say(&format!(
-                "using {}, pulled before, from {}",
-                reference.name,
-                dir.display()
-            ));
-            dir
+            let (name, shown) = (&reference.name, dir.display());
+            say(&format!("using {name}, pulled before, from {shown}"));
+            Ok(dir)
         }
         None => {
-            pull::pull(&reference, &store).with_context(|| format!("pulling {}", reference.name))?
+            pull::pull(&reference, &store).with_context(|| format!("pulling {}", reference.name))
         }
-    };
-    let config = pull::run_config(&dir)?;
-    let argv = manifest::command(&config, cmd);
-    if argv.is_empty() {
-        bail!(
-            "{} has no command (no Entrypoint or Cmd): give one after the image name",
-            reference.name
-        );
     }
+}
+
+/// The image's rootfs, and how it says to run it, by docker's rules.
+fn image(image: &str, cmd: &[String]) -> Result<(PathBuf, Process)> {
+    let dir = find(image, false)?;
+    let config = pull::run_config(&dir)?;
+    // Entrypoint + Cmd, where a command on our command line replaces Cmd.
+    let mut argv = config.entrypoint().clone().unwrap_or_default();
+    match cmd.is_empty() {
+        true => argv.extend(config.cmd().clone().unwrap_or_default()),
+        false => argv.extend_from_slice(cmd),
+    }
+    if argv.is_empty() {
+        bail!("{image} has no command (no Entrypoint or Cmd): give one after the image name");
+    }
+    let mut env = config.env().clone().unwrap_or_default();
+    if !env.iter().any(|var| var.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    let cwd = config.working_dir().clone().filter(|d| !d.is_empty());
     let process = Process {
         argv: to_c_strings(&argv)?,
-        env: manifest::environment(&config),
-        // docker runs in / when the image names no directory.
-        cwd: config
-            .working_dir
-            .filter(|d| !d.is_empty())
-            .unwrap_or("/".into()),
+        env,
+        cwd: cwd.unwrap_or("/".into()),
     };
     Ok((dir.join("rootfs"), process))
 }

@@ -1,7 +1,7 @@
 //! The distribution API: every request is a GET under `/v2/NAME/`:
 //! `manifests/TAG-OR-DIGEST`, then `blobs/DIGEST` for the config and layers.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use ureq::config::RedirectAuthHeaders;
 use ureq::http::Response;
 use ureq::{Body, BodyReader};
@@ -9,10 +9,9 @@ use ureq::{Body, BodyReader};
 use crate::reference::Reference;
 
 // ANCHOR: media_types
-/// What we can read, in the Accept header of every manifest request. Leave
-/// one out and a registry may answer with something else: without the two
-/// list types, a multi-arch image is "not found" (OCI) or converted to the
-/// old schema 1 (Docker's).
+/// What we can read, in the Accept header of every manifest request. Without
+/// the two list types, a registry answers a multi-arch image with 404 (OCI)
+/// or converts it to the old schema 1 (Docker's).
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.oci.image.manifest.v1+json, \
@@ -72,29 +71,45 @@ impl Registry {
     /// One GET under /v2/NAME/. A 401 says how to get in: with a token from
     /// where its challenge says; then we ask again, once.
     fn get(&mut self, path: &str, accept: &str) -> Result<Response<Body>> {
-        let mut response = self.send(path, accept)?;
+        let send = |token: &Option<String>| {
+            let mut request = self.agent.get(format!("{}{path}", self.url));
+            if let Some(token) = token {
+                request = request.header("Authorization", token);
+            }
+            request.header("Accept", accept).call().with_context(|| {
+                let url = &self.url;
+                format!(
+                    "cannot reach the registry at {url}: check the name and port, and that it runs"
+                )
+            })
+        };
+        let mut response = send(&self.token)?;
         if response.status() == 401 {
             let challenge = response.headers().get("www-authenticate");
             let challenge = challenge.and_then(|h| h.to_str().ok()).unwrap_or_default();
             self.token = Some(token(&self.agent, challenge)?);
-            response = self.send(path, accept)?;
+            response = send(&self.token)?;
         }
-        if response.status() != 200 {
-            return Err(refusal(response));
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Ok(response);
         }
-        Ok(response)
-    }
-
-    fn send(&self, path: &str, accept: &str) -> Result<Response<Body>> {
-        let mut request = self.agent.get(format!("{}{path}", self.url));
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", token);
-        }
-        let response = request.header("Accept", accept).call();
-        let url = &self.url;
-        response.with_context(|| {
-            format!("cannot reach the registry at {url}: check the name and port, and that it runs")
-        })
+        // The registry's JSON says why: `{"errors":[{"code":"MANIFEST_UNKNOWN"...`
+        let json: serde_json::Value =
+            serde_json::from_reader(response.body_mut().as_reader()).unwrap_or_default();
+        let code = json["errors"][0]["code"]
+            .as_str()
+            .unwrap_or("NO_REASON_GIVEN");
+        let what_to_do = match status {
+            404 => "check the name and tag",
+            401 | 403 => {
+                "auth refused: the image is private or does not exist; this lesson pulls public \
+                 images only (ctr logs in with docker's logins)"
+            }
+            _ => "the registry failed; try again later",
+        };
+        let code = code.to_lowercase().replace('_', " ");
+        bail!("registry answered {status} ({code}): {what_to_do}")
     }
     // ANCHOR_END: get
 }
@@ -143,25 +158,3 @@ fn param<'a>(mut params: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 // ANCHOR_END: token
-
-/// An error to read, for an answer that is not what we asked for. The
-/// registry's JSON says why: `{"errors":[{"code":"MANIFEST_UNKNOWN"...`
-fn refusal(mut response: Response<Body>) -> anyhow::Error {
-    let status = response.status().as_u16();
-    let json: serde_json::Value =
-        serde_json::from_reader(response.body_mut().as_reader()).unwrap_or_default();
-    let code = json["errors"][0]["code"]
-        .as_str()
-        .unwrap_or("NO_REASON_GIVEN");
-    let what_to_do = match status {
-        404 => "check the name and tag",
-        401 | 403 => {
-            "auth refused: the image is private or does not exist; this lesson pulls public \
-             images only (ctr logs in with docker's logins)"
-        }
-        429 => "the registry limits how often you pull: wait, then try again",
-        _ => "the registry failed; try again later",
-    };
-    let code = code.to_lowercase().replace('_', " ");
-    anyhow!("registry answered {status} ({code}): {what_to_do}")
-}
