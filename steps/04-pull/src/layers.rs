@@ -6,16 +6,15 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::{lchown, PermissionsExt};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chdir, chroot, fchdir};
+use oci_spec::image::Descriptor;
 use sha2::{Digest, Sha256};
 use tar::EntryType;
-
-use oci_spec::image::Descriptor;
 
 // ANCHOR: unpack
 /// Hashes what is read through it: the layer is checked as it is unpacked,
@@ -40,33 +39,29 @@ pub fn unpack(blob: impl Read, layer: &Descriptor, rootfs: &Path) -> Result<()> 
         t => bail!("layer {digest} is a {t:?}: this lesson reads tar and tar+gzip"),
     };
     let unpacked = in_root(rootfs, || apply(tar::Archive::new(stream)));
-    // The digest is known once every byte is read (tar stops at its end
-    // marker). A corrupt download usually breaks gzip or tar first: then
-    // "corrupt", the cause, is what to say.
+    // tar stops at its end marker: the digest covers every byte. A corrupt
+    // download breaks gzip or tar too; "corrupt", the cause, is what to say.
     io::copy(&mut hashing, &mut io::sink()).context("downloading the layer")?;
     let actual = format!("sha256:{:x}", hashing.1.finalize());
     crate::pull::verify(&actual, &digest, "the layer")?;
     unpacked.with_context(|| format!("unpacking layer {digest}"))
 }
-// ANCHOR_END: unpack
 
-// ANCHOR: in_root
-/// Runs F with ROOTFS as `/`, as docker unpacks layers: after lesson 3's
-/// chroot(2), the kernel resolves every name F uses (a leading `/`, `..`, a
-/// symlink an earlier entry or layer made) inside ROOTFS, as the container
-/// will. We come back through a descriptor of the real `/`: chroot(2) leaves
-/// open descriptors be, which is why lesson 3 closes the container's.
+/// Runs F with ROOTFS as `/`, as docker unpacks layers: after chroot(2), the
+/// kernel resolves every name (a leading `/`, `..`, a symlink an earlier entry
+/// made) inside ROOTFS, as the container will. We come back through a
+/// descriptor of the real `/`, which is why lesson 3 closes the container's.
 fn in_root(rootfs: &Path, f: impl FnOnce() -> Result<()>) -> Result<()> {
     let (host_root, cwd) = (File::open("/")?, File::open(".")?);
     chroot(rootfs).with_context(|| format!("chroot into {}", rootfs.display()))?;
+    // Relative names (a hard link's target) must start from the new / too.
     let result = chdir("/").map_err(anyhow::Error::from).and_then(|()| f());
-    fchdir(&host_root)
-        .and_then(|()| chroot("."))
-        .and_then(|()| fchdir(&cwd))
+    let back = fchdir(&host_root).and_then(|()| chroot("."));
+    back.and_then(|()| fchdir(&cwd))
         .context("leaving the rootfs")?;
     result
 }
-// ANCHOR_END: in_root
+// ANCHOR_END: unpack
 
 // ANCHOR: apply
 /// Applies a layer's entries in order, as the OCI image spec says: a file
@@ -85,7 +80,8 @@ fn apply(mut archive: tar::Archive<impl Read>) -> Result<()> {
         if name.components().any(|c| c == Component::ParentDir) {
             bail!("refusing the entry {name:?}: it climbs out of the rootfs with `..`");
         }
-        let path = Path::new("/").join(&name); // `etc`, `./etc` and `/etc` alike
+        // `etc/`, `./etc` and `/etc` alike (a trailing `/` would follow a symlink).
+        let path: PathBuf = Path::new("/").join(&name).components().collect();
         let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else {
             continue; // "./": the rootfs itself
         };
@@ -102,16 +98,15 @@ fn apply(mut archive: tar::Archive<impl Read>) -> Result<()> {
             }
             remove(&dir.join(hidden))?;
         } else {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let made_dir = fs::create_dir_all(dir);
+            made_dir.with_context(|| format!("creating the directory {}", dir.display()))?;
             create(&mut entry, &path).with_context(|| format!("unpacking {}", name.display()))?;
             made.insert(path);
         }
     }
     Ok(())
 }
-// ANCHOR_END: apply
 
-// ANCHOR: create
 /// Makes one entry at PATH, replacing whatever was there: a symlink there is
 /// removed, never written through.
 fn create(entry: &mut tar::Entry<impl Read>, path: &Path) -> Result<()> {
@@ -121,12 +116,6 @@ fn create(entry: &mut tar::Entry<impl Read>, path: &Path) -> Result<()> {
         remove(path)?;
     }
     match kind {
-        // A hard link names a file of the rootfs, from its top.
-        EntryType::Link => {
-            let target = entry.link_name()?.context("a hard link without a target")?;
-            let source = Path::new("/").join(&target);
-            fs::hard_link(source, path).with_context(|| format!("linking to {}", target.display()))
-        }
         // Devices and pipes, which the tar crate would write as empty files.
         EntryType::Char | EntryType::Block | EntryType::Fifo => {
             let kind = match kind {
@@ -141,13 +130,12 @@ fn create(entry: &mut tar::Entry<impl Read>, path: &Path) -> Result<()> {
             let mode = fs::Permissions::from_mode(header.mode()?);
             Ok(fs::set_permissions(path, mode)?) // after chown, which clears set-user-ID bits
         }
-        // The rest the tar crate makes as we would: a file with O_EXCL (so
-        // never through a symlink), a directory, a symlink as it is, with
-        // owner and mode.
+        // The rest the tar crate makes as we would, with owner and mode: a file
+        // with O_EXCL (never through a symlink), a symlink as it is, a hard link.
         _ => Ok(entry.unpack(path).map(drop)?),
     }
 }
-// ANCHOR_END: create
+// ANCHOR_END: apply
 
 /// Removes PATH, whatever it is (a symlink itself, never what it points to).
 fn remove(path: &Path) -> Result<()> {

@@ -1,16 +1,12 @@
-//! Lesson 4: pull an image.
-//!
-//! `step-04-pull pull IMAGE` downloads an image from a registry (Docker Hub,
-//! or any that speaks the OCI distribution API) and unpacks it into a rootfs;
-//! `step-04-pull run [--hostname NAME] IMAGE [CMD [ARGS...]]` is lesson 3 with
-//! that rootfs, and with the image's environment, working directory and
-//! default command.
+//! Lesson 4: `step-04-pull pull IMAGE` downloads an image from a registry
+//! (Docker Hub, or any that speaks the OCI distribution API); `step-04-pull
+//! run [--hostname NAME] IMAGE [CMD [ARGS...]]` is lesson 3 in its rootfs,
+//! with its environment, working directory and default command.
 
 mod layers;
 mod pull;
 mod reference;
 mod registry;
-mod store;
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
@@ -24,9 +20,7 @@ use nix::sched::{clone, CloneFlags};
 use nix::sys::signal::{kill, signal, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{chdir, chroot, execvp, gethostname, sethostname, Pid, Uid};
-
-use crate::reference::Reference;
-use crate::store::Store;
+use oci_spec::image::ImageConfiguration;
 
 /// Exit status when the lesson itself fails (docker uses 125 for the same).
 const EXIT_LESSON_FAILED: u8 = 125;
@@ -64,7 +58,9 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         // Unpacking files owned by other users (root's, nobody's) needs root.
-        Command::Pull { image } => require_root().and_then(|()| find(&image, true)).map(|_| 0),
+        Command::Pull { image } => require_root()
+            .and_then(|()| pull::find(&image, true))
+            .map(|_| 0),
         Command::Run {
             hostname,
             image,
@@ -81,33 +77,16 @@ fn main() -> ExitCode {
 }
 
 // ANCHOR: image
-/// IMAGE's directory in the store: pulled now if ALWAYS, or if it is not
-/// there yet.
-fn find(image: &str, always: bool) -> Result<PathBuf> {
-    let reference = Reference::parse(image)?;
-    let store = Store::open()?;
-    match store.lookup(&reference).filter(|_| !always) {
-        Some(dir) => {
-            let (name, shown) = (&reference.name, dir.display());
-            say(&format!("using {name}, pulled before, from {shown}"));
-            Ok(dir)
-        }
-        None => {
-            pull::pull(&reference, &store).with_context(|| format!("pulling {}", reference.name))
-        }
-    }
-}
-
 /// The image's rootfs, and how it says to run it, by docker's rules.
 fn image(image: &str, cmd: &[String]) -> Result<(PathBuf, Process)> {
-    let dir = find(image, false)?;
-    let config = pull::run_config(&dir)?;
+    let dir = pull::find(image, false)?;
+    let config = ImageConfiguration::from_file(dir.join("config.json"))
+        .with_context(|| format!("reading {}/config.json", dir.display()))?;
+    let config = config.config().clone().unwrap_or_default();
     // Entrypoint + Cmd, where a command on our command line replaces Cmd.
     let mut argv = config.entrypoint().clone().unwrap_or_default();
-    match cmd.is_empty() {
-        true => argv.extend(config.cmd().clone().unwrap_or_default()),
-        false => argv.extend_from_slice(cmd),
-    }
+    let given = Some(cmd.to_vec()).filter(|cmd| !cmd.is_empty());
+    argv.extend(given.or(config.cmd().clone()).unwrap_or_default());
     if argv.is_empty() {
         bail!("{image} has no command (no Entrypoint or Cmd): give one after the image name");
     }
@@ -177,32 +156,29 @@ fn container(hostname: &str, rootfs: &Path, process: &Process) -> isize {
     if let Err(err) = enter_rootfs(rootfs) {
         return fail(&format!("{err:#}"));
     }
-    if let Err(err) = enter_workdir(&process.cwd) {
+    if let Err(err) = enter_image(process) {
         return fail(&format!("{err:#}"));
     }
-    set_environment(&process.env);
     exec(&process.argv)
 }
 
-/// The image's WorkingDir, made if the image lacks it (as docker does).
-fn enter_workdir(dir: &str) -> Result<()> {
+/// The image's working directory (made if missing, as docker does), and its
+/// environment in place of ours (the parent's is untouched): CMD inherits it
+/// across execve, and execvp searches the image's PATH.
+fn enter_image(process: &Process) -> Result<()> {
+    let dir = &process.cwd;
     std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the working directory {dir}"))?;
-    chdir(dir).with_context(|| format!("entering the working directory {dir}"))
-}
-
-/// Replaces our environment with the image's: CMD inherits it across
-/// execve, and execvp searches the image's PATH. The host's variables stay
-/// out. (We are the cloned child: the parent's environment is untouched.)
-fn set_environment(env: &[String]) {
+        .and_then(|()| std::env::set_current_dir(dir))
+        .with_context(|| format!("entering the working directory {dir}"))?;
     for (key, _) in std::env::vars_os() {
         std::env::remove_var(key);
     }
-    for (key, value) in env.iter().filter_map(|var| var.split_once('=')) {
+    for (key, value) in process.env.iter().filter_map(|var| var.split_once('=')) {
         if !key.is_empty() {
             std::env::set_var(key, value);
         }
     }
+    Ok(())
 }
 // ANCHOR_END: container
 
