@@ -473,7 +473,8 @@ fn a_manifest_naming_a_bad_digest() {
     );
     assert_refused(
         &out,
-        "the manifest names a blob by a bad digest: \"sha256:../../../../escaped\" is not a digest",
+        // oci-spec's check, as the manifest is read: before any digest is used.
+        "reading the image manifest: Invalid encoded value ../../../../escaped",
     );
 }
 

@@ -86,8 +86,7 @@ fn fetch_manifest(registry: &mut Registry, version: &str) -> Result<(String, Ima
         serde_json::from_slice(&body).context("the manifest is not valid JSON")?;
     // An index lists `manifests`; an image manifest has a `config` and `layers`.
     if json.get("manifests").is_none() {
-        let manifest = serde_json::from_value(json);
-        let manifest = manifest.context("reading the image manifest (schema 1 is not read)")?;
+        let manifest = serde_json::from_value(json).context("reading the image manifest")?;
         return Ok((digest, manifest));
     }
     let index: ImageIndex = serde_json::from_value(json).context("reading the index")?;
