@@ -53,8 +53,7 @@ fn a_symlink_then_a_directory_of_the_same_name_stays_inside() {
     has_line(&out, "lesson dirsym=125");
     says(&out, "creating the directory /d: File exists");
     assert!(
-        out.stdout
-            .contains("in the directory\nin the directory\n"),
+        out.stdout.contains("in the directory\nin the directory\n"),
         "{}",
         out.both()
     );
