@@ -74,7 +74,7 @@ impl Registry {
             404 => "check the name and tag",
             401 | 403 => {
                 "auth refused: the image is private or does not exist; this lesson pulls \
-                          public images only (ctr logs in with docker's logins)"
+                 public images only (ctr logs in with docker's logins)"
             }
             _ => "the registry failed; try again later",
         };
