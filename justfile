@@ -54,6 +54,10 @@ test:
     scripts/book
     cargo test --workspace
 
+# Install ctr and ctr-runtime, their shell completions and man pages under PREFIX (default /usr/local)
+install:
+    @scripts/install
+
 # Check that ctr and ctr-runtime build for arm64 (needs the rustup target and Debian's gcc-aarch64-linux-gnu)
 check-arm64:
     cargo check --target aarch64-unknown-linux-gnu -p ctr --lib --bins
