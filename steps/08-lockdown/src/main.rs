@@ -306,7 +306,12 @@ fn set_environment(env: &[String]) {
 /// or read-only. Mounting needs CAP_SYS_ADMIN, which the process still has.
 fn lock_mounts() -> Result<()> {
     devices::make_dev()?;
-    masks::hide()
+    let names: Vec<_> = devices::HARMLESS.iter().map(|(name, ..)| *name).collect();
+    say(&format!("/dev is a tmpfs with {} only", names.join(", ")));
+    let (masked, read_only) = masks::hide()?;
+    say(&format!("masked: {}", masked.join(" ")));
+    say(&format!("read-only: {}", read_only.join(" ")));
+    Ok(())
 }
 
 /// The process itself, last before execve, in this order: capabilities
@@ -315,6 +320,14 @@ fn lock_mounts() -> Result<()> {
 /// before it: mount, for one). execve is the one call left to make.
 fn lock_process() -> Result<()> {
     capabilities::drop_all_but_docker_defaults()?;
+    say(&format!(
+        "capabilities: docker's {}, none to hand on across execve",
+        capabilities::KEEP.len()
+    ));
+    say(&format!(
+        "no_new_privs, and a seccomp filter that refuses {} system calls",
+        seccomp::DENIED.len()
+    ));
     seccomp::install()
 }
 // ANCHOR_END: lockdown

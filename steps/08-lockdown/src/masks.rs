@@ -42,9 +42,12 @@ pub const READ_ONLY: [&str; 5] = [
 /// Masks MASKED and makes READ_ONLY read-only, in the container's own mount
 /// namespace, after /proc and /dev are mounted (/dev/null is the mask). A
 /// path this kernel does not have is skipped: there is nothing to hide.
-pub fn hide() -> Result<()> {
+/// Returns the paths masked, and those made read-only.
+pub fn hide() -> Result<(Vec<&'static str>, Vec<&'static str>)> {
+    let (mut masked, mut read_only) = (Vec::new(), Vec::new());
     for path in MASKED {
         let Some(is_dir) = kind(path)? else { continue };
+        masked.push(path);
         if is_dir {
             let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
             mount(Some("tmpfs"), path, Some("tmpfs"), flags, None::<&str>)
@@ -64,6 +67,7 @@ pub fn hide() -> Result<()> {
         if kind(path)?.is_none() {
             continue;
         }
+        read_only.push(path);
         // A mount's flags are set by mount(2), so PATH becomes a mount of
         // its own first (bound onto itself), then is remounted read-only.
         // The remount replaces every flag: /proc's others with it.
@@ -84,7 +88,7 @@ pub fn hide() -> Result<()> {
         mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
             .with_context(|| format!("remounting {path} read-only"))?;
     }
-    Ok(())
+    Ok((masked, read_only))
 }
 
 /// Whether PATH is a directory; None if it does not exist.
