@@ -35,7 +35,7 @@ rootfs:
 sandbox *CMD:
     @scripts/sandbox "$@"
 
-# A shell in a sandbox with the test images' registry at 127.0.0.1:5000, for lessons 4 to 7 offline (--auth: with tokens, as Docker Hub)
+# A shell in a sandbox with the test images' registry at 127.0.0.1:5000, for lessons 4 to 8 offline (--auth: with tokens, as Docker Hub)
 registry *CMD:
     @scripts/registry "$@"
 
@@ -53,6 +53,10 @@ test:
     cargo clippy --workspace --all-targets --quiet -- -D warnings
     scripts/book
     cargo test --workspace
+
+# Install ctr and ctr-runtime, their shell completions and man pages under PREFIX (default /usr/local)
+install:
+    @scripts/install
 
 # Check that ctr and ctr-runtime build for arm64 (needs the rustup target and Debian's gcc-aarch64-linux-gnu)
 check-arm64:

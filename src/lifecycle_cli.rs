@@ -25,6 +25,12 @@ pub enum Lifecycle {
         /// Follow the output until the container exits
         #[arg(short = 'f', long)]
         follow: bool,
+        /// Only the last N lines
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
+        /// Show when each line was written
+        #[arg(short = 't', long)]
+        timestamps: bool,
         name: String,
     },
     /// Run a command in a running container
@@ -127,8 +133,18 @@ pub fn dispatch(store: &Store, command: Lifecycle) -> Result<u8> {
             }
             Ok(0)
         }
-        Lifecycle::Logs { follow, name } => {
-            lifecycle::logs(store, &name, follow, &mut std::io::stdout().lock())?;
+        Lifecycle::Logs {
+            follow,
+            tail,
+            timestamps,
+            name,
+        } => {
+            let options = ctr::container::logs::Options {
+                follow,
+                tail,
+                timestamps,
+            };
+            lifecycle::logs(store, &name, options)?;
             Ok(0)
         }
         Lifecycle::Exec {

@@ -72,6 +72,12 @@ enum Command {
         #[command(subcommand)]
         command: System,
     },
+    /// Print the script that completes ctr's commands and options in SHELL
+    /// (e.g. `ctr completion bash > /etc/bash_completion.d/ctr`)
+    Completion { shell: clap_complete::Shell },
+    /// Write ctr's man pages (ctr.1, ctr-run.1...) into DIR
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -301,6 +307,18 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Volume { command } => {
             require_root("managing volumes")?;
             volume_cli::dispatch(&store(cli.root)?, command)
+        }
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ctr", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
+            Ok(0)
         }
         Command::Inspect {
             format,

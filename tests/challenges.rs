@@ -483,12 +483,85 @@ fn challenge_7_3_memory_swap() {
     challenge_7_3().unwrap();
 }
 
+// --- lockdown -----------------------------------------------------------------
+
+/// 8.1: `--cap-add NAME` keeps one more capability: with NET_ADMIN, an
+/// address can be added to the loopback.
+fn challenge_8_1() -> Check {
+    let out = run_with(
+        &Lesson::get(8),
+        &["--cap-add", "NET_ADMIN"],
+        &[
+            "sh",
+            "-c",
+            "ip addr add 10.9.9.9/32 dev lo && grep CapEff /proc/self/status",
+        ],
+    );
+    expect(
+        out.status == 0 && out.stdout == "CapEff:\t00000000a80435fb\n",
+        "with `--cap-add NET_ADMIN`, `ip addr add 10.9.9.9/32 dev lo` should work and CapEff \
+         be docker's 14 and CAP_NET_ADMIN: 00000000a80435fb",
+        &out,
+    )
+}
+
+/// 8.2: the filter refuses mkdir, and only that.
+fn challenge_8_2() -> Check {
+    let out = Lesson::get(8).run(&[
+        "sh",
+        "-c",
+        "mkdir /tmp/x; echo mkdir=$?; touch /tmp/y && echo touched; rm -f /tmp/y; rmdir /tmp/x 2>/dev/null; true",
+    ]);
+    expect(
+        out.status == 0
+            && out.stdout == "mkdir=1\ntouched\n"
+            && out
+                .stderr
+                .contains("mkdir: can't create directory '/tmp/x': Operation not permitted"),
+        "in lesson 8, `mkdir /tmp/x` should fail with \"mkdir: can't create directory \
+         '/tmp/x': Operation not permitted\", and `touch /tmp/y` still work",
+        &out,
+    )
+}
+
+/// 8.3: the lesson says what the container may do, read from the child's
+/// /proc/self/status before execve.
+fn challenge_8_3() -> Check {
+    let out = Lesson::get(8).run(&["true"]);
+    let names = "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID \
+                 CAP_SETUID CAP_SETPCAP CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_SYS_CHROOT \
+                 CAP_MKNOD CAP_AUDIT_WRITE CAP_SETFCAP (14); no_new_privs 1; seccomp 2";
+    expect(
+        out.status == 0 && out.stderr.contains(&format!("the container may: {names}")),
+        &format!("the lesson should say `the container may: {names}`"),
+        &out,
+    )
+}
+
+#[test]
+#[ignore = "a challenge: `just check-challenge 8.1`"]
+fn challenge_8_1_cap_add() {
+    challenge_8_1().unwrap();
+}
+
+#[test]
+#[ignore = "a challenge: `just check-challenge 8.2`"]
+fn challenge_8_2_a_filter_that_blocks_mkdir() {
+    challenge_8_2().unwrap();
+}
+
+#[test]
+#[ignore = "a challenge: `just check-challenge 8.3`"]
+fn challenge_8_3_say_what_it_may_do() {
+    challenge_8_3().unwrap();
+}
+
 // --- the checks, checked -------------------------------------------------------
 
 /// Every check fails on the lessons as they are: none passes for nothing.
 #[test]
 fn the_lessons_leave_every_challenge_open() {
-    let checks: [Challenge; 16] = [
+    let checks: [Challenge; 19] = [
         ("1.1", challenge_1_1),
         ("1.2", challenge_1_2),
         ("2.1", challenge_2_1),
@@ -505,6 +578,9 @@ fn the_lessons_leave_every_challenge_open() {
         ("7.1", challenge_7_1),
         ("7.2", challenge_7_2),
         ("7.3", challenge_7_3),
+        ("8.1", challenge_8_1),
+        ("8.2", challenge_8_2),
+        ("8.3", challenge_8_3),
     ];
     let passed: Vec<&str> = checks
         .iter()

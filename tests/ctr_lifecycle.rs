@@ -11,8 +11,10 @@ fn ps_logs_exec_kill_stop_and_rm() {
         false,
         r#"
         $C run -d --name w busybox sh -c 'echo hello; echo oops >&2; trap "echo got TERM; exit 3" TERM; while :; do sleep 0.05; done' >/dev/null
-        wait_for sh -c "$C logs w | grep -q oops"
-        $C logs w | sed 's/^/log: /'
+        wait_for sh -c "$C logs w 2>&1 | grep -q oops"
+        $C logs w 2>/dev/null | sed 's/^/log: /'
+        $C logs w 2>&1 >/dev/null | sed 's/^/log stderr: /'
+        $C logs --tail 1 --timestamps w 2>&1 | sed 's/^/tail: /'
         $C ps | awk 'NR > 1 && $NF == "w" && / Up / {print "ps: w Up"}'
         $C ps --format json | jq -r '"json: " + .Names + " " + .State + " " + .IPAddress + " " + .Networks'
         $C exec w sh -c 'echo "exec: pid=$$ hostname=$(hostname) ppid=$PPID"'
@@ -38,7 +40,7 @@ fn ps_logs_exec_kill_stop_and_rm() {
     let s = &out.stdout;
     for want in [
         "log: hello",
-        "log: oops",
+        "log stderr: oops",
         "ps: w Up",
         "json: w running 10.201.0.2 bridge",
         "exec: pid=",
@@ -60,6 +62,18 @@ fn ps_logs_exec_kill_stop_and_rm() {
             out.both()
         );
     }
+    // The streams apart, and --tail counts the lines of both.
+    assert!(
+        !s.contains("log: oops") && !s.contains("log stderr: hello"),
+        "{}",
+        out.both()
+    );
+    let tail: Vec<&str> = s.lines().filter(|l| l.starts_with("tail: ")).collect();
+    assert!(
+        tail.len() == 1 && tail[0].starts_with("tail: 20") && tail[0].ends_with("Z oops"),
+        "{}",
+        out.both()
+    );
     // A process of exec is in the container's PID namespace, its parent (ctr) outside.
     let exec = s.lines().find(|l| l.starts_with("exec: ")).unwrap();
     assert!(

@@ -75,6 +75,42 @@ fn the_redis_story() {
     transcript::check_session("ctr-redis.txt", &out.stdout, REDACTIONS);
 }
 
+/// The lifecycle chapter: issue 18's story. redis keeps its data in a named
+/// volume and comes back after a crash (`--restart on-failure`); a new
+/// container on the volume finds the key.
+#[test]
+fn redis_comes_back_and_keeps_its_data() {
+    let out = as_a_reader(
+        "ctr",
+        &registry::start(Auth::None),
+        &format!(
+            "{SHOW}\
+             export CTR_REGISTRY_MIRROR=http://{}\n\
+             ctr pull redis >/dev/null 2>&1\n\
+             ping() {{ for _ in $(seq 500); do ctr exec $1 redis-cli ping >/dev/null 2>&1 && return; sleep 0.02; done; }}\n\
+             show ctr run -d --name r -v redisdata:/data --restart on-failure redis\n\
+             ping r\n\
+             show ctr exec r redis-cli set k v\n\
+             show ctr exec r redis-cli save\n\
+             show 'kill -KILL $(pgrep -x redis-server)'\n\
+             for _ in $(seq 500); do [ \"$(ctr inspect -f '{{{{.RestartCount}}}} {{{{.State.Status}}}}' r)\" = '1 running' ] && break; sleep 0.02; done\n\
+             ping r\n\
+             show ctr inspect -f \"'{{{{.State.Status}}}}, restarted {{{{.RestartCount}}}} time(s)'\" r\n\
+             show ctr exec r redis-cli get k\n\
+             show ctr rm -f r\n\
+             show ctr run -d --name r2 -v redisdata:/data redis\n\
+             ping r2\n\
+             show ctr exec r2 redis-cli get k\n\
+             show ctr rm -f r2\n\
+             show ctr volume ls\n\
+             true\n",
+            registry::ADDRESS
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    transcript::check_session("ctr-redis-restart.txt", &out.stdout, REDACTIONS);
+}
+
 /// The lifecycle chapter: a container whose ctr (its monitor) was killed: `ps -a`
 /// shows it exited, its lease and rule are kept until `rm` cleans them.
 #[test]

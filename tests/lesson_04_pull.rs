@@ -430,7 +430,11 @@ fn a_hard_link_to_a_host_file_is_refused() {
             image("library/evil:hardlink")
         ),
     );
-    assert_refused(&out, "unpacking stolen: linking to hostrun/host-secret");
+    assert_refused(
+        &out,
+        "unpacking stolen: No such file or directory (os error 2) when hard linking \
+         hostrun/host-secret",
+    );
     assert!(out.stdout.contains("links=1\n"), "{}", out.both());
 }
 
@@ -469,7 +473,8 @@ fn a_manifest_naming_a_bad_digest() {
     );
     assert_refused(
         &out,
-        "the manifest names a blob by a bad digest: \"sha256:../../../../escaped\" is not a digest",
+        // oci-spec's check, as the manifest is read: before any digest is used.
+        "reading the image manifest: Invalid encoded value ../../../../escaped",
     );
 }
 
@@ -620,16 +625,13 @@ fn bad_names_are_refused() {
         "{}",
         out.both()
     );
+    // A bad tag (`a:`, `a:.x`) makes the name a bad one.
     let names = out
         .stderr
         .matches("is not a valid image name: a name is lower-case")
         .count();
-    let tags = out
-        .stderr
-        .matches("is not a valid tag: up to 128 letters")
-        .count();
     let digests = out.stderr.matches("is not a digest").count();
-    assert_eq!((names, tags, digests), (7, 2, 1), "{}", out.both());
+    assert_eq!((names, digests), (9, 1), "{}", out.both());
 }
 
 #[test]

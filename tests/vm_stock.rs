@@ -98,7 +98,9 @@ fn modules_load_on_demand_and_the_hosts_build_runs() {
 // and its confinement (the device rules as a BPF program); lesson 7's
 // limits at work on v2 (the files it writes, fork refused, OOM kill, the
 // "no internal processes" rule, no cgroup left), its re-checks of lessons
-// 1-6 being lesson 6's, above. Left out: lesson 7's CPU share (measured
+// 1-6 being lesson 6's, above; lesson 8's attacks on v2, where the device
+// rules are lesson 8's own BPF program (the others depend on no cgroup
+// version, and run on the host). Left out: lesson 7's CPU share (measured
 // against the clock, which wanders under emulation; the files it writes
 // are checked), chapter 7's v2 transcripts (several minutes under
 // emulation; they are recorded there, see tests/transcripts.rs), lesson 4
@@ -119,6 +121,9 @@ vm_tests! {
         "the_limits_are_written under_pids_20 over_memory_32m the_oom_killer \
          no_cgroup_is_left a_parent_holding",
     ctr_runtime: "runtime_cli" "created_holds what_config_json_asks",
+    lesson_08_on_cgroup_v2: "lesson_08_lockdown"
+        "capabilities_are_cut mounting_is_refused a_device_node_made proc_sys_is_read_only \
+         dev_holds_the_harmless no_cgroup_is_left",
     ctr_lockdown_on_cgroup_v2: "ctr_lockdown"
         "every_probe_is_refused_by_default every_probe_works exec_is_confined",
 }

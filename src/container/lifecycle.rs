@@ -6,7 +6,6 @@
 //! failures to report them all at the end.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -224,34 +223,22 @@ pub fn remove_files(dir: &Path) -> Result<()> {
 }
 // ANCHOR_END: rm
 
-/// `ctr logs [-f]`: what the container wrote (detached containers only);
-/// `follow` goes on until it exits.
-pub fn logs(store: &Store, name: &str, follow: bool, out: &mut impl Write) -> Result<()> {
+/// `ctr logs`: what the container wrote (detached containers only), each
+/// line to the stream it came from; `follow` goes on until it ends.
+pub fn logs(store: &Store, name: &str, options: super::logs::Options) -> Result<()> {
     let record = find(store, name)?;
     let path = containers_dir(store).join(&record.id).join("container.log");
-    let mut file = match fs::File::open(&path) {
-        Ok(f) => f,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            bail!("container {name} has no log: only detached containers (`run -d`) have one")
-        }
-        Err(err) => return Err(err).with_context(|| format!("opening {}", path.display())),
-    };
-    let mut buf = Vec::new();
-    loop {
-        let alive = record.live();
-        buf.clear();
-        file.read_to_end(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        out.write_all(&buf)?;
-        out.flush()?;
-        // Read once more after the monitor ended: its last words count.
-        if !follow || !alive {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        let pos = file.stream_position()?;
-        file.seek(SeekFrom::Start(pos))?;
+    if !path.exists() {
+        bail!("container {name} has no log: only detached containers (`run -d`) have one");
     }
+    let alive = || find(store, record.id.as_str()).is_ok_and(|r| r.monitor_alive());
+    super::logs::read(
+        &path,
+        options,
+        &alive,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
 }
 
 /// `ctr ps --format json`: one object per line, docker's field names.

@@ -15,6 +15,7 @@ pub mod confine;
 pub mod join;
 pub mod lifecycle;
 pub mod limits;
+pub mod logs;
 pub mod overlay;
 pub mod restart;
 pub mod seccomp;
@@ -399,13 +400,48 @@ fn detach(
             let code = (|| -> Result<u8> {
                 setsid().context("starting the monitor's session")?;
                 let null = File::open("/dev/null").context("opening /dev/null")?;
+                let flags = nix::fcntl::OFlag::O_CLOEXEC;
+                let (out_r, out_w) = nix::unistd::pipe2(flags).context("making the log's pipe")?;
+                let (err_r, err_w) = nix::unistd::pipe2(flags).context("making the log's pipe")?;
+                // The log's writer, a process of its own (logs.rs says why).
+                // SAFETY: single-threaded still; the child only copies and exits.
+                if let ForkResult::Child = unsafe { fork() }.context("forking the log writer")? {
+                    drop((out_w, err_w, write_end));
+                    use std::os::fd::AsRawFd;
+                    // Not the caller's stdio: `id=$(ctr run -d ...)` waits
+                    // for every holder of its pipe.
+                    // SAFETY: dup2 onto stdio, of a descriptor we own.
+                    unsafe {
+                        for fd in 0..3 {
+                            libc::dup2(null.as_raw_fd(), fd);
+                        }
+                    }
+                    // Nor any other descriptor of the caller's.
+                    let keep = [
+                        0,
+                        1,
+                        2,
+                        out_r.as_raw_fd(),
+                        err_r.as_raw_fd(),
+                        log_file.as_raw_fd(),
+                    ];
+                    _ = runtime::fds::close_all_but(&keep);
+                    let status = match logs::write(out_r, err_r, log_file) {
+                        Ok(()) => 0,
+                        Err(_) => 1,
+                    };
+                    std::process::exit(status);
+                }
+                drop((out_r, err_r));
                 use std::os::fd::AsRawFd;
-                // SAFETY: dup2 onto stdio, of descriptors we own.
+                // SAFETY: dup2 onto stdio, of descriptors we own; the
+                // copies have no O_CLOEXEC: the container inherits them.
                 unsafe {
                     libc::dup2(null.as_raw_fd(), 0);
-                    libc::dup2(log_file.as_raw_fd(), 1);
-                    libc::dup2(log_file.as_raw_fd(), 2);
+                    libc::dup2(out_w.as_raw_fd(), 1);
+                    libc::dup2(err_w.as_raw_fd(), 2);
                 }
+                drop((out_w, err_w, log_file));
                 record.monitor = std::process::id();
                 record.monitor_start = runtime::state::proc_stat(record.monitor as i32)
                     .map(|(_, s)| s)

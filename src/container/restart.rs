@@ -88,6 +88,7 @@ const MAX_DELAY: Duration = Duration::from_secs(60);
 /// A run at least this long was a success: the delay starts over.
 const STEADY: Duration = Duration::from_secs(10);
 
+// ANCHOR: next
 /// Whether to start it again, and after how long (`last`: the delay before
 /// the run that ended, if it was a restart).
 pub fn next(policy: Policy, ended: &Ended, last: Option<Duration>) -> Option<Duration> {
@@ -107,6 +108,7 @@ pub fn next(policy: Policy, ended: &Ended, last: Option<Duration>) -> Option<Dur
         _ => FIRST_DELAY,
     })
 }
+// ANCHOR_END: next
 
 #[cfg(test)]
 mod tests {

@@ -47,6 +47,7 @@ impl Lesson {
             5 => "step-05-bridge-veth",
             6 => "step-06-nat",
             7 => "step-07-cgroups",
+            8 => "step-08-lockdown",
             _ => panic!("no lesson {number} yet"),
         };
         let rootfs = (number >= 3).then(rootfs);
@@ -121,9 +122,10 @@ impl Lesson {
     }
 }
 
-/// A shell line that says on stderr which cgroups of lesson 7 (`step-07`
-/// and below, in any tree) are in the sandbox's cgroup tree, if any.
-pub const CGROUPS_LEFT: &str = "left=$(find /sys/fs/cgroup -path '*/step-07*' -type d); \
+/// A shell line that says on stderr which cgroups of lessons 7 and 8
+/// (`step-07`, `step-08` and below, in any tree) are in the sandbox's
+/// cgroup tree, if any.
+pub const CGROUPS_LEFT: &str = "left=$(find /sys/fs/cgroup -path '*/step-0[78]*' -type d); \
      [ -z \"$left\" ] || echo \"cgroups left: $left\" >&2";
 
 /// Lesson 1: the container has its own hostname; the host keeps its own.
@@ -453,6 +455,16 @@ pub fn eth0_is_on_the_bridge(lesson: &Lesson) {
         out.both()
     );
     assert!(out.stdout.ends_with("gateway reached\n"), "{}", out.both());
+}
+
+/// From lesson 7: the container is held to its memory limit. awk makes a
+/// string of 200,000,000 spaces in 32 MiB: the OOM killer ends it, and
+/// with it the container, 128 + 9.
+pub fn memory_is_limited(lesson: &Lesson) {
+    let fill = "BEGIN { x = sprintf(\"%200000000s\", \"\"); print length(x) }";
+    let run = lesson.command(&["--memory", "32M"], &["awk", fill]);
+    let out = lesson.sandbox(&format!("{run}; echo status=$?"));
+    assert_eq!(out.stdout, "status=137\n", "{}", out.both());
 }
 
 /// From lesson 6: the container reaches the outside, which sees the
