@@ -25,6 +25,7 @@ fn a_named_volume_outlives_its_containers_and_is_filled_from_the_image() {
         $C run --rm -v data:/x busybox sh -c 'echo "second sees: $(cat /x/mine)"; ls /x/passwd'
         $C run -d --name user -v data:/x busybox sleep 30 >/dev/null
         $C volume rm data 2>&1; echo "rm in use: $?"
+        $C inspect user | jq -r '.[0].Mounts[] | "mount: " + .Type + " " + .Name + " " + .Destination + " " + (.RW | tostring)'
         $C rm -f user >/dev/null
         $C volume inspect data | jq -r '.[0] | "inspect: " + .Name + " " + .Driver + " " + .Mountpoint'
         $C run --rm -v empty:/usr:nocopy busybox sh -c 'echo "nocopy: $(ls /usr | wc -l)"'
@@ -41,6 +42,7 @@ fn a_named_volume_outlives_its_containers_and_is_filled_from_the_image() {
             "second sees: kept",
             "/x/passwd",
             "rm in use: 1",
+            "mount: volume data /x true",
             "inspect: data local /run/ctr/volumes/data/_data",
             "nocopy: 0",
             "data",
