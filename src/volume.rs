@@ -295,6 +295,12 @@ fn resolve_each(
 /// mode of that directory. Nothing to copy when the image has no
 /// directory there, or the volume has content already.
 pub fn populate(rootfs: &Root, target: &str, volume: &Path) -> Result<()> {
+    // Two containers starting on one new volume: the second waits, then
+    // finds it filled.
+    let _copying = match volume.parent() {
+        Some(dir) => Some(crate::lockfile::lock(&dir.join("copy.lock"), true)?),
+        None => None,
+    };
     let is_empty = fs::read_dir(volume)
         .with_context(|| format!("reading {}", volume.display()))?
         .next()

@@ -29,7 +29,9 @@ fn a_named_volume_outlives_its_containers_and_is_filled_from_the_image() {
         $C rm -f user >/dev/null
         $C volume inspect data | jq -r '.[0] | "inspect: " + .Name + " " + .Driver + " " + .Mountpoint'
         $C run --rm -v empty:/usr:nocopy busybox sh -c 'echo "nocopy: $(ls /usr | wc -l)"'
-        $C volume rm data empty
+        for i in 1 2 3 4; do ($C run --rm -v together:/etc busybox true || echo "a concurrent start failed") & done; wait
+        $C run --rm -v together:/etc busybox sh -c 'echo "together: $(ls /etc | wc -l)"'
+        $C volume rm data empty together
         $C volume ls -q | wc -l | sed 's/^/left: /'
         $C volume inspect nosuch; echo "inspect nosuch: $?"
     "#);
@@ -45,8 +47,10 @@ fn a_named_volume_outlives_its_containers_and_is_filled_from_the_image() {
             "mount: volume data /x true",
             "inspect: data local /run/ctr/volumes/data/_data",
             "nocopy: 0",
+            "together: 6",
             "data",
             "empty",
+            "together",
             "left: 0",
             "inspect nosuch: 1",
         ],
@@ -54,6 +58,11 @@ fn a_named_volume_outlives_its_containers_and_is_filled_from_the_image() {
     assert!(
         out.stdout
             .contains("ctr: remove data: volume is in use by container "),
+        "{}",
+        out.both()
+    );
+    assert!(
+        !out.stdout.contains("concurrent start failed"),
         "{}",
         out.both()
     );
