@@ -66,8 +66,9 @@ enum Command {
         #[command(subcommand)]
         command: System,
     },
-    /// Print the script that completes ctr's commands and options in SHELL
-    /// (e.g. `ctr completion bash > /etc/bash_completion.d/ctr`)
+    /// Print a script that completes ctr's commands and options in SHELL
+    ///
+    /// For instance `ctr completion bash > /etc/bash_completion.d/ctr`.
     Completion { shell: clap_complete::Shell },
     /// Write ctr's man pages (ctr.1, ctr-run.1...) into DIR
     #[command(hide = true)]
