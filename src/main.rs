@@ -180,11 +180,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--root`, else CTR_ROOT, else /var/lib/ctr (a rootless ctr's: the
+/// user's own, ~/.local/share/ctr).
+fn store_root(root: Option<PathBuf>) -> PathBuf {
+    root.or_else(|| std::env::var_os("CTR_ROOT").map(PathBuf::from))
+        .unwrap_or_else(|| match ctr::rootless::active() {
+            Some(rootless) => rootless.dirs.data.clone(),
+            None => PathBuf::from(ctr::image::store::DEFAULT_ROOT),
+        })
+}
+
 fn store(root: Option<PathBuf>) -> Result<Store> {
-    let root = root
-        .or_else(|| std::env::var_os("CTR_ROOT").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(ctr::image::store::DEFAULT_ROOT));
-    Store::open(&root)
+    Store::open(&store_root(root))
 }
 
 fn require_root(what: &str) -> Result<()> {
@@ -195,6 +202,18 @@ fn require_root(what: &str) -> Result<()> {
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
+    // An ordinary user's ctr works in a user namespace where it is root
+    // (rootless, as podman): entered first, while ctr has one thread.
+    if !nix::unistd::Uid::effective().is_root() {
+        if let Command::System { .. } = cli.command {
+            bail!(
+                "ctr system looks for what ctr left on the host (links, rules, mounts), \
+                 which needs root: run it with sudo; a user's own containers go with \
+                 `ctr rm -f`, images with `ctr rmi`"
+            );
+        }
+        ctr::rootless::enter().context("running ctr without root")?;
+    }
     match cli.command {
         Command::Import { file, name } => {
             require_root("importing images")?;
@@ -280,9 +299,7 @@ fn system(root: Option<PathBuf>, command: System) -> Result<u8> {
             Ok(1)
         }
         System::Reset => {
-            let root = root
-                .or_else(|| std::env::var_os("CTR_ROOT").map(PathBuf::from))
-                .unwrap_or_else(|| PathBuf::from(ctr::image::store::DEFAULT_ROOT));
+            let root = store_root(root);
             let removed = ctr::system::reset(&root)?;
             for line in &removed {
                 println!("removed {line}");

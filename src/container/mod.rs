@@ -157,9 +157,13 @@ pub fn containers_dir(store: &Store) -> PathBuf {
     store.root().join("containers")
 }
 
-/// The runtime the engine drives, its state under the store.
+/// The runtime the engine drives, its state under the store (a rootless
+/// ctr's under $XDG_RUNTIME_DIR, as podman's: it does not outlive a boot).
 pub fn runtime(store: &Store) -> Runtime {
-    Runtime::new(store.root().join("runtime"))
+    match crate::rootless::active() {
+        Some(rootless) => Runtime::new(rootless.dirs.state.join("runtime")),
+        None => Runtime::new(store.root().join("runtime")),
+    }
 }
 
 /// Every container's record.
@@ -366,7 +370,8 @@ struct Decided {
     hostname: String,
     /// `linux.resources`, and the cgroup layout that will hold them.
     resources: Option<oci_spec::runtime::LinuxResources>,
-    cgroups: Option<runtime::cgroups::Layout>,
+    /// The layout, and the cgroup that holds containers' cgroups.
+    cgroups: Option<(runtime::cgroups::Layout, PathBuf)>,
     confinement: confine::Confinement,
 }
 
@@ -411,8 +416,8 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     let (resources, cgroups) = plan_limits(&request.limits)?;
     let host = confine::Host {
         device_cgroup: match &cgroups {
-            Some(runtime::cgroups::Layout::V1(trees)) => trees.contains_key("devices"),
-            Some(runtime::cgroups::Layout::V2(_)) => true,
+            Some((runtime::cgroups::Layout::V1(trees), _)) => trees.contains_key("devices"),
+            Some((runtime::cgroups::Layout::V2(_), _)) => true,
             None => false,
         },
         ..confine::Host::read(&request.confine)?
@@ -497,11 +502,13 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
 /// The limits as config.json's resources, checked by docker's rules
 /// against this machine, and the cgroup layout (a container gets a cgroup
 /// of its own wherever there is a cgroup filesystem; limits need one).
+/// Rootless, only limits make a cgroup, and only where v2 delegates one.
+#[allow(clippy::type_complexity)]
 fn plan_limits(
     asked: &limits::Limits,
 ) -> Result<(
     Option<oci_spec::runtime::LinuxResources>,
-    Option<runtime::cgroups::Layout>,
+    Option<(runtime::cgroups::Layout, PathBuf)>,
 )> {
     let layout = runtime::cgroups::Layout::detect();
     let machine = limits::Machine {
@@ -517,8 +524,18 @@ fn plan_limits(
     for warning in warnings {
         eprintln!("WARNING: {warning}");
     }
+    if crate::rootless::active().is_some() {
+        return match (resources, layout) {
+            (None, _) => Ok((None, None)),
+            (Some(resources), Ok(layout)) => {
+                let parent = crate::rootless::cgroup::parent(&layout)?;
+                Ok((Some(resources), Some((layout, parent))))
+            }
+            (Some(_), Err(err)) => Err(err.context("limits need a cgroup filesystem")),
+        };
+    }
     match layout {
-        Ok(layout) => Ok((resources, Some(layout))),
+        Ok(layout) => Ok((resources, Some((layout, PathBuf::from("/ctr"))))),
         Err(err) if resources.is_some() => Err(err.context("limits need a cgroup filesystem")),
         Err(_) => Ok((None, None)),
     }
@@ -537,6 +554,11 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
     let user = config::resolve_user(&process.user, passwd.as_deref(), group.as_deref())
         .with_context(|| format!("user {:?}", process.user))?;
     let env = config::with_home(process.env.clone(), &user.home);
+    let ids = crate::rootless::active().map(|rootless| spec::Ids {
+        uid: rootless.uid_map.clone(),
+        gid: rootless.gid_map.clone(),
+        own_namespace: false,
+    });
     rootfs
         .make(Path::new(&process.cwd), in_root::Kind::Dir)
         .with_context(|| format!("creating the working directory {}", process.cwd))?;
@@ -553,12 +575,16 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
         terminal,
         init: request.init,
         etc_dir: Some(dir),
-        cgroup: decided.cgroups.as_ref().map(|layout| spec::CgroupPlan {
-            path: PathBuf::from("/ctr").join(id_of(dir)),
-            namespace: layout.version() == runtime::cgroups::Version::V2,
-            resources: decided.resources.clone(),
-        }),
+        cgroup: decided
+            .cgroups
+            .as_ref()
+            .map(|(layout, parent)| spec::CgroupPlan {
+                path: parent.join(id_of(dir)),
+                namespace: layout.version() == runtime::cgroups::Version::V2,
+                resources: decided.resources.clone(),
+            }),
         confinement: &decided.confinement,
+        ids: ids.as_ref(),
     };
     let json = spec::to_json(&spec::spec(&plan))?;
     let path = dir.join("config.json");

@@ -203,10 +203,17 @@ fn spawn(
     // instruction: it is born not dumpable (the flag is copied to a
     // child), so its /proc/PID/exe is closed to the container (runc's
     // CVE-2019-5736). Ours is set back at once.
+    // Rootless, it stays dumpable: a process not dumpable has its /proc
+    // files checked against the user namespace its memory was made in, the
+    // host's, where the engine has no capability, so the engine could not
+    // open its namespaces; and the user's container cannot write a binary
+    // the user cannot.
     // SAFETY: prctl with integer arguments.
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
-    // SAFETY: as above.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    if crate::rootless::active().is_none() {
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    }
     // SAFETY: the runtime is single-threaded here (the engine starts its
     // threads after create), so the child, a copy of this process, holds
     // no lock another thread held. It runs on its own stack and ends in
