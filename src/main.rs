@@ -107,9 +107,10 @@ struct RunArgs {
     /// Publish a port: [IP:]HOST:CONTAINER[/tcp|udp]
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
     publish: Vec<String>,
-    /// Network: bridge (its own address, NAT), host (the host's) or none (a loopback only)
-    #[arg(long, default_value = "bridge")]
-    network: String,
+    /// Network: bridge (its own address, NAT), host (the host's), none (a
+    /// loopback only) or pasta (user-mode) [default: bridge; without root, pasta]
+    #[arg(long)]
+    network: Option<String>,
     /// Memory limit: bytes, or with a unit (32m, 1g)
     #[arg(short = 'm', long, value_name = "BYTES")]
     memory: Option<String>,
@@ -313,7 +314,11 @@ fn system(root: Option<PathBuf>, command: System) -> Result<u8> {
 }
 
 fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
-    let network: ctr::net::Mode = args.network.parse()?;
+    let network: ctr::net::Mode = match &args.network {
+        Some(name) => name.parse()?,
+        None if ctr::rootless::active().is_some() => ctr::net::Mode::Pasta,
+        None => ctr::net::Mode::Bridge,
+    };
     let ports = args
         .publish
         .iter()
@@ -464,7 +469,7 @@ mod tests {
     fn networks_and_ports_are_checked_before_anything_runs() {
         let err = run(None, run_args(&["--network", "overlay", "x"])).unwrap_err();
         assert!(
-            err.to_string().contains("use bridge, host or none"),
+            err.to_string().contains("use bridge, host, none or pasta"),
             "{err}"
         );
         let err = run(None, run_args(&["-p", "80", "x"])).unwrap_err();
@@ -472,6 +477,6 @@ mod tests {
         let a = run_args(&["-d", "-p", "6379:6379", "--publish", "1:2/udp", "redis"]);
         assert!(a.detach);
         assert_eq!(a.publish, ["6379:6379", "1:2/udp"]);
-        assert_eq!(a.network, "bridge");
+        assert_eq!(a.network, None);
     }
 }

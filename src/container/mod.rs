@@ -279,6 +279,11 @@ pub fn teardown(store: &Store, record: &Record, dir: &Path) -> Vec<anyhow::Error
             errors.push(err);
         }
     }
+    if record.network == Mode::Pasta {
+        if let Err(err) = net::pasta::stop(&net::pasta::Files::in_dir(dir)) {
+            errors.push(err);
+        }
+    }
     if let Err(err) = overlay::unmount(&dir.join("rootfs")) {
         errors.push(err);
     }
@@ -397,9 +402,12 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     if hostname.is_empty() || hostname.len() > 64 {
         bail!("invalid hostname {hostname:?}: 1 to 64 characters");
     }
-    if request.network != Mode::Bridge && !request.ports.is_empty() {
+    if crate::rootless::active().is_some() {
+        rootless_network(request.network, &request.ports)?;
+    }
+    if !matches!(request.network, Mode::Bridge | Mode::Pasta) && !request.ports.is_empty() {
         bail!(
-            "-p publishes ports of the bridge network, not of --network {}: drop -p{}",
+            "-p publishes ports of the bridge or pasta network, not of --network {}: drop -p{}",
             request.network,
             if request.network == Mode::Host {
                 " (the container uses the host's ports)"
@@ -498,6 +506,19 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     ))
 }
 // ANCHOR_END: create
+
+/// What a network without root cannot be: a bridge (links and rules on
+/// the host are root's), or ports below the unprivileged start.
+fn rootless_network(mode: Mode, ports: &[Port]) -> Result<()> {
+    if mode == Mode::Bridge {
+        bail!(
+            "--network bridge makes a bridge, veths and iptables rules on the host, which \
+             needs root: without root, use --network pasta (the default: user-mode, with -p), \
+             host or none, or run ctr as root (sudo)"
+        );
+    }
+    net::pasta::check_ports(ports)
+}
 
 /// The limits as config.json's resources, checked by docker's rules
 /// against this machine, and the cgroup layout (a container gets a cgroup
@@ -725,6 +746,13 @@ fn start_and_wait(
             &request.ports,
             &lookup,
         )?;
+        if request.network == Mode::Pasta {
+            net::pasta::start(
+                child.as_raw(),
+                &request.ports,
+                &net::pasta::Files::in_dir(dir),
+            )?;
+        }
         write_etc_files(dir, request.network, &decided.hostname, record.address)?;
         write_record(store, dir, record)?;
         runtime.start(&record.id)?;

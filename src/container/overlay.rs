@@ -40,12 +40,17 @@ pub fn overlay_options(overlay: &Overlay) -> (Option<PathBuf>, String) {
             _ => p.display().to_string(),
         })
         .collect();
-    let options = format!(
+    let mut options = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
         overlay.upper.display(),
         overlay.work.display()
     );
+    if crate::rootless::active().is_some() {
+        // In a user namespace overlayfs cannot use trusted.* xattrs: its
+        // own marks (opaque directories) are user.overlay.* then.
+        options.push_str(",userxattr");
+    }
     (parent, options)
 }
 // ANCHOR_END: overlay_options
