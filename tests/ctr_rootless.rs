@@ -204,5 +204,14 @@ as_user $C run --rm --network none -u 1000 busybox id; echo "status=$?"
             out.both()
         );
     }
-    assert!(out.stderr.contains("no subordinate ids"), "{}", out.both());
+    for want in [
+        "ctr: note: no subordinate ids for this user",
+        "setting the uid 1000 (no such uid in this user namespace",
+    ] {
+        assert!(
+            out.stderr.contains(want),
+            "{want:?} missing:\n{}",
+            out.both()
+        );
+    }
 }

@@ -216,7 +216,17 @@ pub fn spec(plan: &Plan) -> Spec {
     spec.set_root(Some(root));
     spec.set_hostname(Some(plan.hostname.to_string()));
     spec.set_process(Some(process));
-    spec.set_mounts(Some(mounts(plan.etc_dir, confinement.privileged)));
+    let mut mounts = mounts(plan.etc_dir, confinement.privileged);
+    // devpts's gid=5 (tty) must exist in the user namespace; a single
+    // mapping has only root: ptys are root's group then (as podman's).
+    if plan.ids.is_some_and(|ids| ids.gid.outside(5).is_none()) {
+        for m in &mut mounts {
+            if let Some(options) = m.options().clone() {
+                m.set_options(Some(options.into_iter().filter(|o| o != "gid=5").collect()));
+            }
+        }
+    }
+    spec.set_mounts(Some(mounts));
     spec.set_linux(Some(linux));
     spec.set_annotations((!annotations.is_empty()).then_some(annotations));
     spec

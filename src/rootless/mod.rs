@@ -59,7 +59,9 @@ pub fn enter() -> Result<&'static Rootless> {
     }
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let mapping = Mapping::plan(&name, uid, gid, &read("/etc/subuid"), &read("/etc/subgid"));
-    userns::enter(&dirs.state, &mapping)?;
+    if userns::enter(&dirs.state, &mapping)? && (mapping.uid.single() || mapping.gid.single()) {
+        eprintln!("ctr: note: {SINGLE_NOTE}");
+    }
     let (uid_map, gid_map) = userns::own_maps()?;
     Ok(ACTIVE.get_or_init(|| Rootless {
         uid,

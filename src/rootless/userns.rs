@@ -27,9 +27,11 @@ fn pid_file(state: &Path) -> PathBuf {
 }
 
 // ANCHOR: enter
-/// Joins the user's keeper, first making it if there is none alive.
-pub fn enter(state: &Path, mapping: &Mapping) -> Result<()> {
+/// Joins the user's keeper, first making it if there is none alive (then
+/// returns true).
+pub fn enter(state: &Path, mapping: &Mapping) -> Result<bool> {
     let lock = crate::lockfile::lock(&state.join("userns.lock"), true)?;
+    let made = alive_keeper(state).is_none();
     let pid = match alive_keeper(state) {
         Some(pid) => pid,
         None => {
@@ -42,7 +44,8 @@ pub fn enter(state: &Path, mapping: &Mapping) -> Result<()> {
         }
     };
     drop(lock);
-    join(pid)
+    join(pid)?;
+    Ok(made)
 }
 // ANCHOR_END: enter
 
