@@ -152,6 +152,10 @@ struct RunArgs {
     /// Give the container a device of the host: HOST[:CONTAINER][:PERMISSIONS]
     #[arg(long, value_name = "DEVICE")]
     device: Vec<String>,
+    /// User namespace: host (the host's ids), or remap[:USER] (root inside
+    /// is the first id of USER's /etc/subuid range; root's by default)
+    #[arg(long, value_name = "MODE")]
+    userns: Option<String>,
     /// The image (name or ID), then the command and its arguments [default: the image's]
     // Options end at the image, as docker's do: `ctr run busybox sh -c 'echo
     // hi'` gives `-c` to sh, not to ctr (trailing_var_arg, one positional).
@@ -366,6 +370,7 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
             hostname: String::new(),
             tty: args.tty,
         },
+        userns: args.userns,
     };
     container::run(&store, request)
 }

@@ -215,3 +215,43 @@ as_user $C run --rm --network none -u 1000 busybox id; echo "status=$?"
         );
     }
 }
+
+#[test]
+fn root_remaps_a_containers_root_to_a_subordinate_range() {
+    let out = run(
+        false,
+        r#"cp -a /etc /run/etc && printf 'root:200000:65536\n' > /run/etc/subuid
+cp /run/etc/subuid /run/etc/subgid && mount --bind /run/etc /etc
+$C run --name r --userns remap busybox sh -c 'id -u; touch /made /x; chown 1000:1000 /x; cat /proc/self/uid_map' | sed 's/^ */remap: /'
+upper=$(echo /run/ctr/containers/*/upper)
+echo "made: $(stat -c %u:%g $upper/made)"
+echo "x: $(stat -c %u:%g $upper/x)"
+echo "bin: $(stat -c %u $(echo /run/ctr/remapped/*/*)/bin)"
+$C run -d --name d --userns remap busybox sleep 30 >/dev/null
+$C exec d cat /proc/self/uid_map | sed 's/^ */exec: /'
+$C rm -f d r >/dev/null
+$C run --rm --userns remap:nobody busybox true; echo "status=$?"
+"#,
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    for want in [
+        "remap: 0",
+        "remap: 0     200000      65536",
+        "made: 200000:200000",
+        "x: 201000:201000",
+        "bin: 200000",
+        "exec: 0     200000      65536",
+        "status=125",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l.trim_end() == want),
+            "{want:?} missing:\n{}",
+            out.both()
+        );
+    }
+    assert!(
+        out.stderr.contains("/etc/subuid has no range for nobody"),
+        "{}",
+        out.both()
+    );
+}

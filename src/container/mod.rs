@@ -16,6 +16,7 @@ pub mod join;
 pub mod lifecycle;
 pub mod limits;
 pub mod overlay;
+pub mod remap;
 pub mod seccomp;
 pub mod spec;
 pub mod stats;
@@ -62,6 +63,8 @@ pub struct Request {
     pub confine: confine::Asked,
     /// The options that shape the process (cmd, env, user...).
     pub options: RunOptions,
+    /// `--userns`: host (the default), or remap[:USER] (see remap.rs).
+    pub userns: Option<String>,
 }
 
 /// What the engine decided, and how the container ended: CTR_ROOT/
@@ -378,6 +381,8 @@ struct Decided {
     /// The layout, and the cgroup that holds containers' cgroups.
     cgroups: Option<(runtime::cgroups::Layout, PathBuf)>,
     confinement: confine::Confinement,
+    /// The container's ids when not the host's (rootless, or --userns).
+    ids: Option<spec::Ids>,
 }
 
 // ANCHOR: create
@@ -431,6 +436,17 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         ..confine::Host::read(&request.confine)?
     };
     let confinement = confine::decide(&request.confine, &host)?;
+    let remapped = match request.userns.as_deref() {
+        Some(value) if crate::rootless::active().is_some() && value != "host" => bail!(
+            "--userns {value}: without root, the container is in ctr's user namespace \
+             already, its root the user (see /proc/self/uid_map inside)"
+        ),
+        Some(value) => {
+            let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+            remap::parse(value, &read("/etc/subuid"), &read("/etc/subgid"))?
+        }
+        None => None,
+    };
 
     let name = request
         .name
@@ -466,6 +482,24 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         // overlayfs needs one lower dir; an image of no layers gets an empty one.
         lower.push(dir.join("empty"));
     }
+    let ids = match &remapped {
+        Some((uid, gid)) => {
+            lower = remap::layers(store, &lower, uid, gid)?;
+            for sub in ["upper", "work", "empty"] {
+                remap::shift(&dir.join(sub), uid, gid)?;
+            }
+            Some(spec::Ids {
+                uid: uid.clone(),
+                gid: gid.clone(),
+                own_namespace: true,
+            })
+        }
+        None => crate::rootless::active().map(|rootless| spec::Ids {
+            uid: rootless.uid_map.clone(),
+            gid: rootless.gid_map.clone(),
+            own_namespace: false,
+        }),
+    };
     let monitor = std::process::id();
     let record = Record {
         id,
@@ -502,6 +536,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
             resources,
             cgroups,
             confinement,
+            ids,
         },
     ))
 }
@@ -575,11 +610,6 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
     let user = config::resolve_user(&process.user, passwd.as_deref(), group.as_deref())
         .with_context(|| format!("user {:?}", process.user))?;
     let env = config::with_home(process.env.clone(), &user.home);
-    let ids = crate::rootless::active().map(|rootless| spec::Ids {
-        uid: rootless.uid_map.clone(),
-        gid: rootless.gid_map.clone(),
-        own_namespace: false,
-    });
     rootfs
         .make(Path::new(&process.cwd), in_root::Kind::Dir)
         .with_context(|| format!("creating the working directory {}", process.cwd))?;
@@ -605,7 +635,7 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
                 resources: decided.resources.clone(),
             }),
         confinement: &decided.confinement,
-        ids: ids.as_ref(),
+        ids: decided.ids.as_ref(),
     };
     let json = spec::to_json(&spec::spec(&plan))?;
     let path = dir.join("config.json");

@@ -74,9 +74,10 @@ pub fn check(spec: &Spec) -> Result<()> {
     let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
     for ns in &namespaces {
         match ns.typ() {
-            LinuxNamespaceType::User => {
-                bail!("linux.namespaces: user namespaces are not implemented by ctr-runtime yet")
-            }
+            LinuxNamespaceType::User if ns.path().is_some() => bail!(
+                "linux.namespaces: joining a user namespace by path is not implemented: \
+                 give linux.uidMappings and gidMappings for a new one"
+            ),
             LinuxNamespaceType::Time => {
                 bail!("linux.namespaces: time namespaces are not implemented by ctr-runtime")
             }

@@ -120,6 +120,11 @@ pub fn become_user(process: &Process) -> Result<()> {
 }
 // ANCHOR_END: become
 
+/// setresgid(0) and setresuid(0): root of the user namespace we are in.
+pub fn become_namespace_root() -> Result<()> {
+    set_ids(0, 0).context("becoming root of the container's user namespace")
+}
+
 fn set_keepcaps(on: bool) -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, u64::from(on), 0, 0, 0) } != 0 {

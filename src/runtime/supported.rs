@@ -37,6 +37,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "process.oomScoreAdj",
     "linux.namespaces[].type",
     "linux.namespaces[].path",
+    "linux.uidMappings[].*",
+    "linux.gidMappings[].*",
     "linux.maskedPaths",
     "linux.readonlyPaths",
     "linux.devices[].*",
