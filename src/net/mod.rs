@@ -238,7 +238,9 @@ mod tests {
         assert_eq!("bridge".parse::<Mode>().unwrap(), Mode::Bridge);
         assert_eq!("host".parse::<Mode>().unwrap(), Mode::Host);
         assert_eq!("none".parse::<Mode>().unwrap(), Mode::None);
+        assert_eq!("pasta".parse::<Mode>().unwrap(), Mode::Pasta);
+        assert_eq!(Mode::Pasta.to_string(), "pasta");
         let err = "overlay".parse::<Mode>().unwrap_err().to_string();
-        assert!(err.contains("use bridge, host or none"), "{err}");
+        assert!(err.contains("use bridge, host, none or pasta"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 //! not outlive a boot (the runtime's state, the user namespace's keeper)
 //! under `$XDG_RUNTIME_DIR/ctr`. Nothing of a user's is written elsewhere.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
@@ -29,7 +29,7 @@ fn absolute(lookup: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<PathBu
 pub fn dirs(lookup: &dyn Fn(&str) -> Option<String>, uid: u32, run_user: bool) -> Result<Dirs> {
     let data = match (absolute(lookup, "XDG_DATA_HOME"), absolute(lookup, "HOME")) {
         (Some(data), _) => data.join("ctr"),
-        (None, Some(home)) if home != PathBuf::from("/") => home.join(".local/share/ctr"),
+        (None, Some(home)) if home != Path::new("/") => home.join(".local/share/ctr"),
         _ => bail!(
             "running ctr without root needs a home for its images: set HOME \
              (or XDG_DATA_HOME) to a directory of yours, or give --root DIR"

@@ -172,10 +172,11 @@ mod tests {
             .contains("net.ipv4.ip_forward"));
 
         let mut v = base();
-        v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "user"}]);
+        v["linux"]["namespaces"] =
+            json!([{"type": "mount"}, {"type": "user", "path": "/proc/1/ns/user"}]);
         assert!(check(&spec(v))
             .unwrap_err()
             .to_string()
-            .contains("user namespaces"));
+            .contains("joining a user namespace by path"));
     }
 }

@@ -222,7 +222,6 @@ mod tests {
                 "linux.resources.blockIO",
                 "linux.resources.memory.swappiness",
                 "linux.seccomp.listenerPath",
-                "linux.uidMappings",
                 "mounts[].uidMappings",
                 "process.apparmorProfile",
                 "vm",
