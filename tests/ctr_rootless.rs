@@ -255,3 +255,38 @@ $C run --rm --userns remap:nobody busybox true; echo "status=$?"
         out.both()
     );
 }
+
+#[test]
+fn fuse_overlayfs_serves_when_asked_for() {
+    let out = run(
+        false,
+        &format!(
+            r#"{user}
+# fuse-overlayfs opens /dev/fuse as the user (0666 where udev made it).
+mknod -m 666 /run/fuse c 10 229 && mount --bind /run/fuse /dev/fuse
+as_user $C import $H/busybox-oci busybox >/dev/null
+as_user env CTR_OVERLAY=fuse-overlayfs $C run --name f --network none busybox sh -c \
+    'grep -o " - fuse.fuse-overlayfs " /proc/self/mountinfo | head -1; touch /made; rm /bin/ls; ls /bin/ls || echo "ls gone"'
+upper=$(echo $H/.local/share/ctr/containers/*/upper)
+echo "made: $(stat -c %u $upper/made)"
+echo "whiteout: $(stat -c %F $upper/bin/ls)"
+as_user $C rm f >/dev/null && echo removed
+"#,
+            user = user(RANGE),
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    for want in [
+        " - fuse.fuse-overlayfs ",
+        "ls gone",
+        "made: 65534",
+        "whiteout: character special file",
+        "removed",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l == want),
+            "{want:?} missing:\n{}",
+            out.both()
+        );
+    }
+}

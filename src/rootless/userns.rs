@@ -126,6 +126,9 @@ fn keeper(to_us: &OwnedFd, from_us: &OwnedFd) -> anyhow::Error {
     let made = (|| -> Result<()> {
         crate::runtime::fds::close_all_but(&[to_us.as_raw_fd(), from_us.as_raw_fd()])?;
         setsid().context("starting the keeper's session")?;
+        // Named for ps and top (its command line is still the ctr's that forked it).
+        // SAFETY: prctl with a NUL-terminated name of 16 bytes at most.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c"ctr-userns".as_ptr()) };
         let null = File::options()
             .read(true)
             .write(true)
