@@ -412,7 +412,11 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     }
     if !matches!(request.network, Mode::Bridge | Mode::Pasta) && !request.ports.is_empty() {
         bail!(
-            "-p publishes ports of the bridge or pasta network, not of --network {}: drop -p{}",
+            "-p publishes ports of the {} network, not of --network {}: drop -p{}",
+            match crate::rootless::active() {
+                Some(_) => Mode::Pasta,
+                None => Mode::Bridge,
+            },
             request.network,
             if request.network == Mode::Host {
                 " (the container uses the host's ports)"

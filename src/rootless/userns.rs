@@ -31,8 +31,9 @@ fn pid_file(state: &Path) -> PathBuf {
 /// returns true).
 pub fn enter(state: &Path, mapping: &Mapping) -> Result<bool> {
     let lock = crate::lockfile::lock(&state.join("userns.lock"), true)?;
-    let made = alive_keeper(state).is_none();
-    let pid = match alive_keeper(state) {
+    let keeper = alive_keeper(state);
+    let made = keeper.is_none();
+    let pid = match keeper {
         Some(pid) => pid,
         None => {
             let pid = start_keeper(mapping)?;
