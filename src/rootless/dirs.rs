@@ -31,8 +31,8 @@ pub fn dirs(lookup: &dyn Fn(&str) -> Option<String>, uid: u32, run_user: bool) -
         (Some(data), _) => data.join("ctr"),
         (None, Some(home)) if home != Path::new("/") => home.join(".local/share/ctr"),
         _ => bail!(
-            "running ctr without root needs a home for its images: set HOME \
-             (or XDG_DATA_HOME) to a directory of yours, or give --root DIR"
+            "no home for the user's images: set HOME (or XDG_DATA_HOME) to a \
+             directory of yours"
         ),
     };
     let state = match absolute(lookup, "XDG_RUNTIME_DIR") {
