@@ -13,6 +13,7 @@
 //! - [`exit`]: docker's exit statuses;
 //! - [`lockfile`]: the flock(2) lock files of the store and the network;
 //! - [`show`]: tables and sizes as docker prints them.
+//! - [`rootless`]: ctr run by an ordinary user, in a user namespace of its own;
 //! - [`system`]: `ctr system check` and `reset`: what ctr left on the host.
 //! - [`volume`]: named and anonymous volumes, their copy-up and who uses them.
 //!
@@ -28,6 +29,7 @@ pub mod lockfile;
 pub mod net;
 pub mod reference;
 pub mod registry;
+pub mod rootless;
 pub mod runtime;
 pub mod show;
 pub mod system;

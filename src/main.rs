@@ -72,8 +72,9 @@ enum Command {
         #[command(subcommand)]
         command: System,
     },
-    /// Print the script that completes ctr's commands and options in SHELL
-    /// (e.g. `ctr completion bash > /etc/bash_completion.d/ctr`)
+    /// Print a script that completes ctr's commands and options in SHELL
+    ///
+    /// For instance `ctr completion bash > /etc/bash_completion.d/ctr`.
     Completion { shell: clap_complete::Shell },
     /// Write ctr's man pages (ctr.1, ctr-run.1...) into DIR
     #[command(hide = true)]
@@ -130,9 +131,10 @@ struct RunArgs {
     /// Publish a port: [IP:]HOST:CONTAINER[/tcp|udp]
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
     publish: Vec<String>,
-    /// Network: bridge (its own address, NAT), host (the host's) or none (a loopback only)
-    #[arg(long, default_value = "bridge")]
-    network: String,
+    /// Network: bridge (its own address, NAT), host (the host's), none (a
+    /// loopback only) or pasta (user-mode) [default: bridge; without root, pasta]
+    #[arg(long)]
+    network: Option<String>,
     /// Memory limit: bytes, or with a unit (32m, 1g)
     #[arg(short = 'm', long, value_name = "BYTES")]
     memory: Option<String>,
@@ -204,6 +206,10 @@ struct RunArgs {
     /// Set a label on the container: K=V
     #[arg(short = 'l', long, value_name = "K=V")]
     label: Vec<String>,
+    /// User namespace: host (the host's ids), or remap[:USER] (root inside
+    /// is the first id of USER's /etc/subuid range; root's by default)
+    #[arg(long, value_name = "MODE")]
+    userns: Option<String>,
     /// The image (name or ID), then the command and its arguments [default: the image's]
     // Options end at the image, as docker's do: `ctr run busybox sh -c 'echo
     // hi'` gives `-c` to sh, not to ctr (trailing_var_arg, one positional).
@@ -233,11 +239,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--root`, else CTR_ROOT, else /var/lib/ctr (a rootless ctr's: the
+/// user's own, ~/.local/share/ctr).
+fn store_root(root: Option<PathBuf>) -> PathBuf {
+    root.or_else(|| std::env::var_os("CTR_ROOT").map(PathBuf::from))
+        .unwrap_or_else(|| match ctr::rootless::active() {
+            Some(rootless) => rootless.dirs.data.clone(),
+            None => PathBuf::from(ctr::image::store::DEFAULT_ROOT),
+        })
+}
+
 fn store(root: Option<PathBuf>) -> Result<Store> {
-    let root = root
-        .or_else(|| std::env::var_os("CTR_ROOT").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(ctr::image::store::DEFAULT_ROOT));
-    Store::open(&root)
+    Store::open(&store_root(root))
 }
 
 fn require_root(what: &str) -> Result<()> {
@@ -248,6 +261,18 @@ fn require_root(what: &str) -> Result<()> {
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
+    // An ordinary user's ctr works in a user namespace where it is root
+    // (rootless, as podman): entered first, while ctr has one thread.
+    if !nix::unistd::Uid::effective().is_root() {
+        if let Command::System { .. } = cli.command {
+            bail!(
+                "ctr system looks for what ctr left on the host (links, rules, mounts), \
+                 which needs root: run it with sudo; a user's own containers go with \
+                 `ctr rm -f`, images with `ctr rmi`"
+            );
+        }
+        ctr::rootless::enter().context("running ctr without root")?;
+    }
     match cli.command {
         Command::Import { file, name } => {
             require_root("importing images")?;
@@ -419,9 +444,7 @@ fn system(root: Option<PathBuf>, command: System) -> Result<u8> {
             Ok(1)
         }
         System::Reset => {
-            let root = root
-                .or_else(|| std::env::var_os("CTR_ROOT").map(PathBuf::from))
-                .unwrap_or_else(|| PathBuf::from(ctr::image::store::DEFAULT_ROOT));
+            let root = store_root(root);
             let removed = ctr::system::reset(&root)?;
             for line in &removed {
                 println!("removed {line}");
@@ -435,7 +458,11 @@ fn system(root: Option<PathBuf>, command: System) -> Result<u8> {
 }
 
 fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
-    let network: ctr::net::Mode = args.network.parse()?;
+    let network: ctr::net::Mode = match &args.network {
+        Some(name) => name.parse()?,
+        None if ctr::rootless::active().is_some() => ctr::net::Mode::Pasta,
+        None => ctr::net::Mode::Bridge,
+    };
     let restart: ctr::container::restart::Policy = args.restart.parse()?;
     if restart != ctr::container::restart::Policy::No {
         if args.rm {
@@ -528,6 +555,7 @@ fn run(root: Option<PathBuf>, args: RunArgs) -> Result<u8> {
         extra_hosts,
         dns: args.dns,
         labels,
+        userns: args.userns,
     };
     container::run(&store, request)
 }
@@ -631,7 +659,7 @@ mod tests {
     fn networks_and_ports_are_checked_before_anything_runs() {
         let err = run(None, run_args(&["--network", "overlay", "x"])).unwrap_err();
         assert!(
-            err.to_string().contains("use bridge, host or none"),
+            err.to_string().contains("use bridge, host, none or pasta"),
             "{err}"
         );
         let err = run(None, run_args(&["-p", "80", "x"])).unwrap_err();
@@ -639,6 +667,6 @@ mod tests {
         let a = run_args(&["-d", "-p", "6379:6379", "--publish", "1:2/udp", "redis"]);
         assert!(a.detach);
         assert_eq!(a.publish, ["6379:6379", "1:2/udp"]);
-        assert_eq!(a.network, "bridge");
+        assert_eq!(a.network, None);
     }
 }

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod logs;
 pub mod overlay;
+pub mod remap;
 pub mod restart;
 pub mod seccomp;
 pub mod spec;
@@ -77,6 +78,8 @@ pub struct Request {
     pub labels: std::collections::BTreeMap<String, String>,
     /// `-v`, `--mount`, `--tmpfs`.
     pub volumes: volumes::Flags,
+    /// `--userns`: host (the default), or remap[:USER] (see remap.rs).
+    pub userns: Option<String>,
 }
 
 /// What the engine decided, and how the container ended: CTR_ROOT/
@@ -130,6 +133,9 @@ pub struct Record {
     /// The image's labels and `--label`s.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--userns`, for starting it again on the same shifted layers.
+    #[serde(default)]
+    pub userns: Option<String>,
     /// How it ended, written by its monitor.
     #[serde(default)]
     pub exit: Option<Exit>,
@@ -206,9 +212,13 @@ pub fn containers_dir(store: &Store) -> PathBuf {
     store.root().join("containers")
 }
 
-/// The runtime the engine drives, its state under the store.
+/// The runtime the engine drives, its state under the store (a rootless
+/// ctr's under $XDG_RUNTIME_DIR, as podman's: it does not outlive a boot).
 pub fn runtime(store: &Store) -> Runtime {
-    Runtime::new(store.root().join("runtime"))
+    match crate::rootless::active() {
+        Some(rootless) => Runtime::new(rootless.dirs.state.join("runtime")),
+        None => Runtime::new(store.root().join("runtime")),
+    }
 }
 
 /// Every container's record.
@@ -366,6 +376,11 @@ pub fn teardown(store: &Store, record: &Record, dir: &Path) -> Vec<anyhow::Error
             errors.push(err);
         }
     }
+    if record.network == Mode::Pasta {
+        if let Err(err) = net::pasta::stop(&net::pasta::Files::in_dir(dir)) {
+            errors.push(err);
+        }
+    }
     if let Err(err) = overlay::unmount(&dir.join("rootfs")) {
         errors.push(err);
     }
@@ -495,10 +510,13 @@ struct BundlePlan {
     process: config::Process,
     /// `linux.resources`, and the cgroup layout that will hold them.
     resources: Option<oci_spec::runtime::LinuxResources>,
-    cgroups: Option<runtime::cgroups::Layout>,
+    /// The layout, and the cgroup that holds containers' cgroups.
+    cgroups: Option<(runtime::cgroups::Layout, PathBuf)>,
     confinement: confine::Confinement,
     /// `-v`, `--mount`, `--tmpfs` and the image's `Volumes`, sources found.
     mounts: Vec<crate::volume::Resolved>,
+    /// The container's ids when not the host's (rootless, or --userns).
+    ids: Option<spec::Ids>,
 }
 
 // ANCHOR: create
@@ -523,9 +541,16 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     if hostname.is_empty() || hostname.len() > 64 {
         bail!("invalid hostname {hostname:?}: 1 to 64 characters");
     }
-    if request.network != Mode::Bridge && !request.ports.is_empty() {
+    if crate::rootless::active().is_some() {
+        rootless_network(request.network, &request.ports)?;
+    }
+    if !matches!(request.network, Mode::Bridge | Mode::Pasta) && !request.ports.is_empty() {
         bail!(
-            "-p publishes ports of the bridge network, not of --network {}: drop -p{}",
+            "-p publishes ports of the {} network, not of --network {}: drop -p{}",
+            match crate::rootless::active() {
+                Some(_) => Mode::Pasta,
+                None => Mode::Bridge,
+            },
             request.network,
             if request.network == Mode::Host {
                 " (the container uses the host's ports)"
@@ -542,8 +567,8 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     let (resources, cgroups) = plan_limits(&request.limits)?;
     let host = confine::Host {
         device_cgroup: match &cgroups {
-            Some(runtime::cgroups::Layout::V1(trees)) => trees.contains_key("devices"),
-            Some(runtime::cgroups::Layout::V2(_)) => true,
+            Some((runtime::cgroups::Layout::V1(trees), _)) => trees.contains_key("devices"),
+            Some((runtime::cgroups::Layout::V2(_), _)) => true,
             None => false,
         },
         ..confine::Host::read(&request.confine)?
@@ -551,6 +576,17 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     let confinement = confine::decide(&request.confine, &host)?;
     let image_volumes = config.config().as_ref().and_then(|c| c.volumes().clone());
     let wanted = volumes::plan(&request.volumes, &image_volumes.unwrap_or_default())?;
+    let remapped = match request.userns.as_deref() {
+        Some(value) if crate::rootless::active().is_some() && value != "host" => bail!(
+            "--userns {value}: without root, the container is in ctr's user namespace \
+             already, its root the user (see /proc/self/uid_map inside)"
+        ),
+        Some(value) => {
+            let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+            remap::parse(value, &read("/etc/subuid"), &read("/etc/subgid"))?
+        }
+        None => None,
+    };
 
     let name = request
         .name
@@ -569,7 +605,25 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("creating {}", dir.join(sub).display()))?;
     }
-    let overlay = overlay_of(store, &image, &dir)?;
+    let mut overlay = overlay_of(store, &image, &dir)?;
+    let ids = match &remapped {
+        Some((uid, gid)) => {
+            overlay.lower = remap::layers(store, &overlay.lower, uid, gid)?;
+            for sub in ["upper", "work", "empty"] {
+                remap::shift(&dir.join(sub), uid, gid)?;
+            }
+            Some(spec::Ids {
+                uid: uid.clone(),
+                gid: gid.clone(),
+                own_namespace: true,
+            })
+        }
+        None => crate::rootless::active().map(|rootless| spec::Ids {
+            uid: rootless.uid_map.clone(),
+            gid: rootless.gid_map.clone(),
+            own_namespace: false,
+        }),
+    };
     let monitor = std::process::id();
     let record = Record {
         id,
@@ -605,6 +659,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
             .into_iter()
             .chain(request.labels.clone())
             .collect(),
+        userns: request.userns.clone(),
         exit: None,
     };
     let mounts = match crate::volume::resolve(store, &dir, &wanted) {
@@ -629,6 +684,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
                 cgroups,
                 confinement,
                 mounts,
+                ids,
             }),
         },
     ))
@@ -688,7 +744,13 @@ pub fn start(store: &Store, name: &str) -> Result<()> {
             record.image
         )
     })?;
-    let overlay = overlay_of(store, &image, &dir)?;
+    let mut overlay = overlay_of(store, &image, &dir)?;
+    if let Some(value) = record.userns.as_deref() {
+        let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+        if let Some((uid, gid)) = remap::parse(value, &read("/etc/subuid"), &read("/etc/subgid"))? {
+            overlay.lower = remap::layers(store, &overlay.lower, &uid, &gid)?;
+        }
+    }
     let hostname = match record.hostname.as_str() {
         "" => oci_spec::runtime::Spec::load(dir.join("config.json"))
             .ok()
@@ -725,14 +787,29 @@ pub fn start(store: &Store, name: &str) -> Result<()> {
 }
 // ANCHOR_END: start
 
+/// What a network without root cannot be: a bridge (links and rules on
+/// the host are root's), or ports below the unprivileged start.
+fn rootless_network(mode: Mode, ports: &[Port]) -> Result<()> {
+    if mode == Mode::Bridge {
+        bail!(
+            "--network bridge makes a bridge, veths and iptables rules on the host, which \
+             needs root: without root, use --network pasta (the default: user-mode, with -p), \
+             host or none, or run ctr as root (sudo)"
+        );
+    }
+    net::pasta::check_ports(ports)
+}
+
 /// The limits as config.json's resources, checked by docker's rules
 /// against this machine, and the cgroup layout (a container gets a cgroup
 /// of its own wherever there is a cgroup filesystem; limits need one).
+/// Rootless, only limits make a cgroup, and only where v2 delegates one.
+#[allow(clippy::type_complexity)]
 fn plan_limits(
     asked: &limits::Limits,
 ) -> Result<(
     Option<oci_spec::runtime::LinuxResources>,
-    Option<runtime::cgroups::Layout>,
+    Option<(runtime::cgroups::Layout, PathBuf)>,
 )> {
     let layout = runtime::cgroups::Layout::detect();
     let machine = limits::Machine {
@@ -748,8 +825,18 @@ fn plan_limits(
     for warning in warnings {
         eprintln!("WARNING: {warning}");
     }
+    if crate::rootless::active().is_some() {
+        return match (resources, layout) {
+            (None, _) => Ok((None, None)),
+            (Some(resources), Ok(layout)) => {
+                let parent = crate::rootless::cgroup::parent(&layout)?;
+                Ok((Some(resources), Some((layout, parent))))
+            }
+            (Some(_), Err(err)) => Err(err.context("limits need a cgroup filesystem")),
+        };
+    }
     match layout {
-        Ok(layout) => Ok((resources, Some(layout))),
+        Ok(layout) => Ok((resources, Some((layout, PathBuf::from("/ctr"))))),
         Err(err) if resources.is_some() => Err(err.context("limits need a cgroup filesystem")),
         Err(_) => Ok((None, None)),
     }
@@ -787,12 +874,16 @@ fn write_bundle(request: &Request, dir: &Path, decided: &Decided) -> Result<()> 
         terminal,
         init: request.init,
         etc_dir: Some(dir),
-        cgroup: bundle.cgroups.as_ref().map(|layout| spec::CgroupPlan {
-            path: PathBuf::from("/ctr").join(id_of(dir)),
-            namespace: layout.version() == runtime::cgroups::Version::V2,
-            resources: bundle.resources.clone(),
-        }),
+        cgroup: bundle
+            .cgroups
+            .as_ref()
+            .map(|(layout, parent)| spec::CgroupPlan {
+                path: parent.join(id_of(dir)),
+                namespace: layout.version() == runtime::cgroups::Version::V2,
+                resources: bundle.resources.clone(),
+            }),
         confinement: &bundle.confinement,
+        ids: bundle.ids.as_ref(),
     };
     let mut spec = spec::spec(&plan);
     add_volumes(&mut spec, &rootfs, &bundle.mounts)?;
@@ -957,6 +1048,13 @@ fn start_and_wait(
             &request.ports,
             &lookup,
         )?;
+        if request.network == Mode::Pasta {
+            net::pasta::start(
+                child.as_raw(),
+                &request.ports,
+                &net::pasta::Files::in_dir(dir),
+            )?;
+        }
         write_etc_files(dir, request, &decided.hostname, record.address)?;
         record.started = Some(crate::image::store::now());
         write_record(store, dir, record)?;

@@ -40,12 +40,17 @@ pub fn overlay_options(overlay: &Overlay) -> (Option<PathBuf>, String) {
             _ => p.display().to_string(),
         })
         .collect();
-    let options = format!(
+    let mut options = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
         overlay.upper.display(),
         overlay.work.display()
     );
+    if crate::rootless::active().is_some() {
+        // In a user namespace overlayfs cannot use trusted.* xattrs: its
+        // own marks (opaque directories) are user.overlay.* then.
+        options.push_str(",userxattr");
+    }
     (parent, options)
 }
 // ANCHOR_END: overlay_options
@@ -59,25 +64,66 @@ pub fn mount_overlay(overlay: &Overlay) -> Result<()> {
     if let Some(cwd) = &cwd {
         chdir(cwd).with_context(|| format!("entering {}", cwd.display()))?;
     }
-    let mounted = mount(
-        Some("overlay"),
-        &overlay.merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(options.as_str()),
-    )
-    .with_context(|| {
-        format!(
-            "mounting the overlay on {} ({options})",
-            overlay.merged.display()
-        )
-    });
+    // Without root, CTR_OVERLAY=fuse-overlayfs chooses it, as podman's
+    // mount_program does; it is also what a kernel that refuses overlayfs
+    // in a user namespace (before 5.11) gets.
+    let rootless = crate::rootless::active().is_some();
+    let fuse_asked = rootless && std::env::var("CTR_OVERLAY").as_deref() == Ok("fuse-overlayfs");
+    let native = match fuse_asked {
+        true => Err(nix::errno::Errno::EPERM),
+        false => mount(
+            Some("overlay"),
+            &overlay.merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        ),
+    };
+    let mounted = match native {
+        Err(nix::errno::Errno::EPERM | nix::errno::Errno::EINVAL) if rootless => {
+            fuse_overlayfs(&options, &overlay.merged)
+        }
+        other => other.with_context(|| {
+            format!(
+                "mounting the overlay on {} ({options})",
+                overlay.merged.display()
+            )
+        }),
+    };
     if let Some(back) = back {
         _ = chdir(&back);
     }
     mounted
 }
 // ANCHOR_END: mount
+
+/// fuse-overlayfs(1), the overlay in user space: the same options (but
+/// `userxattr`, which it does not take), from the layers' directory.
+fn fuse_overlayfs(options: &str, merged: &Path) -> Result<()> {
+    let options = options.trim_end_matches(",userxattr");
+    let out = std::process::Command::new("fuse-overlayfs")
+        .arg("-o")
+        .arg(options)
+        .arg(merged)
+        .output()
+        .context(
+            "overlayfs was refused in the user namespace, and fuse-overlayfs could not be run: \
+             install it (Debian's package fuse-overlayfs)",
+        )?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "fuse-overlayfs -o {options} {} failed: {}{}",
+            merged.display(),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            if String::from_utf8_lossy(&out.stderr).contains("/dev/fuse") {
+                " (it needs /dev/fuse open to users: mode 0666)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
 
 /// Unmounts it (lazily: a process of ours may still be in it); not
 /// mounted is not an error.

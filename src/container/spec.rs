@@ -8,13 +8,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    BoxBuilder as ConsoleSizeBuilder, Capabilities, Linux, LinuxCapabilities, LinuxNamespace,
-    LinuxNamespaceType, LinuxResources, Mount, Process, Root, Spec, User,
+    BoxBuilder as ConsoleSizeBuilder, Capabilities, Linux, LinuxCapabilities,
+    LinuxIdMappingBuilder, LinuxNamespace, LinuxNamespaceType, LinuxResources, Mount, Process,
+    Root, Spec, User,
 };
 
 use super::confine::{Confinement, READONLY_PATHS};
 use crate::config;
 use crate::net::Mode;
+use crate::rootless::idmap::Map;
 use crate::runtime::create::INIT_ANNOTATION;
 
 /// What goes into a container's config.json.
@@ -37,6 +39,18 @@ pub struct Plan<'a> {
     pub cgroup: Option<CgroupPlan>,
     /// What the process may do (see confine.rs).
     pub confinement: &'a Confinement,
+    /// The ids the container has, when they are not the host's.
+    pub ids: Option<&'a Ids>,
+}
+
+/// A container's ids, when not the host's: rootless, those of ctr's own
+/// user namespace (the container shares it, as rootless podman's do);
+/// with `--userns`, a namespace of its own, from these maps.
+pub struct Ids {
+    pub uid: Map,
+    pub gid: Map,
+    /// A user namespace of its own (linux.uidMappings, gidMappings).
+    pub own_namespace: bool,
 }
 
 /// A cgroup per container, cgroupfs-style: `/ctr/ID`, with the limits.
@@ -123,6 +137,9 @@ pub fn spec(plan: &Plan) -> Spec {
     if plan.cgroup.as_ref().is_some_and(|c| c.namespace) {
         namespaces.push(LinuxNamespaceType::Cgroup);
     }
+    if plan.ids.is_some_and(|ids| ids.own_namespace) {
+        namespaces.push(LinuxNamespaceType::User);
+    }
     let namespaces: Vec<LinuxNamespace> = namespaces
         .into_iter()
         .map(|typ| {
@@ -151,11 +168,38 @@ pub fn spec(plan: &Plan) -> Spec {
     linux.set_devices((!confinement.devices.is_empty()).then(|| confinement.devices.clone()));
     linux.set_seccomp(confinement.seccomp.clone());
     if plan.network.own_namespace() {
-        let sysctl = NETNS_SYSCTLS
+        let mut sysctl: HashMap<String, String> = NETNS_SYSCTLS
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // The kernel takes only groups that exist in the network
+        // namespace's user namespace: those of its gid map.
+        if let Some(ids) = plan.ids {
+            let last = ids
+                .gid
+                .size()
+                .saturating_sub(1)
+                .min(u64::from(u32::MAX - 1));
+            sysctl.insert("net.ipv4.ping_group_range".into(), format!("0 {last}"));
+        }
         linux.set_sysctl(Some(sysctl));
+    }
+    if let Some(ids) = plan.ids.filter(|ids| ids.own_namespace) {
+        let mappings = |map: &Map| {
+            map.ranges
+                .iter()
+                .map(|r| {
+                    LinuxIdMappingBuilder::default()
+                        .container_id(r.inside)
+                        .host_id(r.outside)
+                        .size(r.count)
+                        .build()
+                        .expect("every field is set")
+                })
+                .collect::<Vec<_>>()
+        };
+        linux.set_uid_mappings(Some(mappings(&ids.uid)));
+        linux.set_gid_mappings(Some(mappings(&ids.gid)));
     }
 
     let mut root = Root::default();
@@ -172,7 +216,17 @@ pub fn spec(plan: &Plan) -> Spec {
     spec.set_root(Some(root));
     spec.set_hostname(Some(plan.hostname.to_string()));
     spec.set_process(Some(process));
-    spec.set_mounts(Some(mounts(plan.etc_dir, confinement.privileged)));
+    let mut mounts = mounts(plan.etc_dir, confinement.privileged);
+    // devpts's gid=5 (tty) must exist in the user namespace; a single
+    // mapping has only root: ptys are root's group then (as podman's).
+    if plan.ids.is_some_and(|ids| ids.gid.outside(5).is_none()) {
+        for m in &mut mounts {
+            if let Some(options) = m.options().clone() {
+                m.set_options(Some(options.into_iter().filter(|o| o != "gid=5").collect()));
+            }
+        }
+    }
+    spec.set_mounts(Some(mounts));
     spec.set_linux(Some(linux));
     spec.set_annotations((!annotations.is_empty()).then_some(annotations));
     spec
@@ -298,6 +352,7 @@ pub fn template() -> Spec {
         init: false,
         etc_dir: None,
         cgroup: None,
+        ids: None,
         // runc's template confines; this one keeps root's capabilities, so
         // that a bundle made from it can try anything (only the kernel's
         // knobs in /proc are read-only).
@@ -328,6 +383,7 @@ mod tests {
             init: false,
             etc_dir: Some(Path::new("/var/lib/ctr/containers/x")),
             cgroup: None,
+            ids: None,
             confinement: confined(&Asked::default()),
         }
     }

@@ -5,7 +5,8 @@
 //! archive cannot write through a link it made a moment earlier. OCI
 //! whiteouts become overlay's (image-spec layer.md, "Whiteouts"):
 //! `.wh.NAME` a 0:0 character device NAME, `.wh..wh..opq` the xattr
-//! `trusted.overlay.opaque=y` on its directory.
+//! `trusted.overlay.opaque=y` on its directory (`user.overlay.opaque`
+//! without root).
 
 use std::ffi::{CString, OsStr};
 use std::fs;
@@ -322,7 +323,7 @@ fn unpack_entry<R: Read>(
         Plan::Root | Plan::Skip => return Ok(0),
         Plan::Opaque(parts) => {
             let dir = make_dirs(dest, &parts)?;
-            set_xattr(&dir, "trusted.overlay.opaque", b"y")?;
+            set_xattr(&dir, opaque_xattr(), b"y")?;
             return Ok(0);
         }
         Plan::Whiteout(parts) => {
@@ -408,14 +409,27 @@ fn unpack_entry<R: Read>(
         _ => return Ok(0),
     }
     // Owner first: chown clears the setuid and setgid bits that chmod sets.
-    fchownat(
-        nix::fcntl::AT_FDCWD,
-        &path,
-        Some(Uid::from_raw(uid)),
-        Some(Gid::from_raw(gid)),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .with_context(|| format!("changing the owner of {}", path.display()))?;
+    let chown = |uid: u32, gid: u32| {
+        fchownat(
+            nix::fcntl::AT_FDCWD,
+            &path,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    match chown(uid, gid) {
+        Ok(()) => {}
+        // Without root, an owner outside the user's ids (all but root's
+        // with a single mapping) does not exist here: the file is root's,
+        // as podman's ignore_chown_errors makes it.
+        Err(nix::errno::Errno::EINVAL) if crate::rootless::active().is_some() => {
+            chown(0, 0).with_context(|| format!("changing the owner of {}", path.display()))?
+        }
+        Err(err) => {
+            return Err(err).with_context(|| format!("changing the owner of {}", path.display()))
+        }
+    }
     if kind != EntryType::Symlink {
         fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
             .with_context(|| format!("changing the mode of {}", path.display()))?;
@@ -433,6 +447,16 @@ fn unpack_entry<R: Read>(
         set_mtime(&path, mtime)?;
     }
     Ok(size)
+}
+
+/// overlayfs's mark of an opaque directory: a trusted.* xattr, which only
+/// root of the host may set; in a user namespace, overlayfs mounted with
+/// `userxattr` reads the user.* one instead (Linux 5.11).
+pub fn opaque_xattr() -> &'static str {
+    match crate::rootless::active() {
+        Some(_) => "user.overlay.opaque",
+        None => "trusted.overlay.opaque",
+    }
 }
 
 fn device(header: &tar::Header) -> Result<u64> {

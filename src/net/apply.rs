@@ -47,7 +47,8 @@ pub fn setup(
 ) -> Result<Option<Ipv4Addr>> {
     match mode {
         Mode::Host => return Ok(None),
-        Mode::None => {
+        // pasta's side is the engine's to start (see pasta.rs): here, the loopback.
+        Mode::None | Mode::Pasta => {
             let plan = plan::plan(mode, id, pid, None, ports);
             in_namespace(pid, &plan.inside)?;
             return Ok(None);

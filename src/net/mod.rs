@@ -1,5 +1,6 @@
 //! The container's network: `--network bridge` (the default, as docker's),
-//! `host` and `none`, and `-p` published ports.
+//! `host` and `none`, `pasta` (the default without root), and `-p`
+//! published ports.
 //!
 //! Pure planning is kept apart from effects (ARCHITECTURE.md, "Decisions"):
 //! - [`plan`]: what links, addresses, routes and iptables rules one container
@@ -15,6 +16,7 @@ pub mod apply;
 pub mod files;
 pub mod inside;
 pub mod ipam;
+pub mod pasta;
 pub mod plan;
 
 use std::fmt;
@@ -46,6 +48,9 @@ pub enum Mode {
     Host,
     /// A network namespace of its own with only a loopback.
     None,
+    /// A network namespace of its own, connected by pasta in user mode:
+    /// the default without root (see [`pasta`]).
+    Pasta,
 }
 
 impl Mode {
@@ -62,7 +67,8 @@ impl FromStr for Mode {
             "bridge" | "default" => Ok(Mode::Bridge),
             "host" => Ok(Mode::Host),
             "none" => Ok(Mode::None),
-            other => bail!("--network {other}: unknown network; use bridge, host or none"),
+            "pasta" => Ok(Mode::Pasta),
+            other => bail!("--network {other}: unknown network; use bridge, host, none or pasta"),
         }
     }
 }
@@ -73,6 +79,7 @@ impl fmt::Display for Mode {
             Mode::Bridge => "bridge",
             Mode::Host => "host",
             Mode::None => "none",
+            Mode::Pasta => "pasta",
         })
     }
 }
@@ -231,7 +238,9 @@ mod tests {
         assert_eq!("bridge".parse::<Mode>().unwrap(), Mode::Bridge);
         assert_eq!("host".parse::<Mode>().unwrap(), Mode::Host);
         assert_eq!("none".parse::<Mode>().unwrap(), Mode::None);
+        assert_eq!("pasta".parse::<Mode>().unwrap(), Mode::Pasta);
+        assert_eq!(Mode::Pasta.to_string(), "pasta");
         let err = "overlay".parse::<Mode>().unwrap_err().to_string();
-        assert!(err.contains("use bridge, host or none"), "{err}");
+        assert!(err.contains("use bridge, host, none or pasta"), "{err}");
     }
 }

@@ -74,9 +74,10 @@ pub fn check(spec: &Spec) -> Result<()> {
     let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
     for ns in &namespaces {
         match ns.typ() {
-            LinuxNamespaceType::User => {
-                bail!("linux.namespaces: user namespaces are not implemented by ctr-runtime yet")
-            }
+            LinuxNamespaceType::User if ns.path().is_some() => bail!(
+                "linux.namespaces: joining a user namespace by path is not implemented: \
+                 give linux.uidMappings and gidMappings for a new one"
+            ),
             LinuxNamespaceType::Time => {
                 bail!("linux.namespaces: time namespaces are not implemented by ctr-runtime")
             }
@@ -171,10 +172,11 @@ mod tests {
             .contains("net.ipv4.ip_forward"));
 
         let mut v = base();
-        v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "user"}]);
+        v["linux"]["namespaces"] =
+            json!([{"type": "mount"}, {"type": "user", "path": "/proc/1/ns/user"}]);
         assert!(check(&spec(v))
             .unwrap_err()
             .to_string()
-            .contains("user namespaces"));
+            .contains("joining a user namespace by path"));
     }
 }

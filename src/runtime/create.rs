@@ -186,6 +186,7 @@ fn spawn(
         preserve_fds: options.preserve_fds,
         check_command: options.check_command,
         new_cgroup_ns,
+        new_user_ns: flags.contains(CloneFlags::CLONE_NEWUSER),
     };
     // A PID namespace joined by path is entered by our children: set it for
     // the clone, then back.
@@ -203,10 +204,17 @@ fn spawn(
     // instruction: it is born not dumpable (the flag is copied to a
     // child), so its /proc/PID/exe is closed to the container (runc's
     // CVE-2019-5736). Ours is set back at once.
+    // Rootless, it stays dumpable: a process not dumpable has its /proc
+    // files checked against the user namespace its memory was made in, the
+    // host's, where the engine has no capability, so the engine could not
+    // open its namespaces; and the user's container cannot write a binary
+    // the user cannot.
     // SAFETY: prctl with integer arguments.
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
-    // SAFETY: as above.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    if crate::rootless::active().is_none() {
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    }
     // SAFETY: the runtime is single-threaded here (the engine starts its
     // threads after create), so the child, a copy of this process, holds
     // no lock another thread held. It runs on its own stack and ends in
@@ -229,6 +237,11 @@ fn spawn(
     }
     drop(theirs);
     let talked = (|| {
+        // A user namespace of its own gets its ids before the init does
+        // anything in it (see `write_id_maps`).
+        if flags.contains(CloneFlags::CLONE_NEWUSER) {
+            write_id_maps(&bundle.spec, pid)?;
+        }
         // In its cgroup, limits written, before it does anything (runc:
         // "so that no children can escape").
         if let Some(cgroup) = &cgroup {
@@ -391,6 +404,7 @@ fn namespaces(spec: &Spec) -> Result<(CloneFlags, Vec<(CloneFlags, OwnedFd)>, Op
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::User if ns.path().is_none() => CloneFlags::CLONE_NEWUSER,
             other => bail!("linux.namespaces: {other:?} is not implemented"),
         };
         match ns.path() {
@@ -410,6 +424,40 @@ fn namespaces(spec: &Spec) -> Result<(CloneFlags, Vec<(CloneFlags, OwnedFd)>, Op
     }
     Ok((flags, joined, pid))
 }
+
+// ANCHOR: id_maps
+/// linux.uidMappings and gidMappings, written to the init's /proc/PID/
+/// uid_map and gid_map: each file once, whole (user_namespaces(7)); the
+/// runtime, root of the parent namespace, may map any ids.
+fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    for (file, mappings) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
+        let text: String = mappings
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        if text.is_empty() {
+            bail!(
+                "linux.namespaces asks for a user namespace, but linux.{} is empty: \
+                 give the ids it maps",
+                if file == "uid_map" {
+                    "uidMappings"
+                } else {
+                    "gidMappings"
+                }
+            );
+        }
+        let path = format!("/proc/{pid}/{file}");
+        fs::write(&path, &text)
+            .with_context(|| format!("writing {path} ({})", text.trim().replace('\n', ", ")))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: id_maps
 
 /// Written whole or not at all (runc#652: a reader saw it half-written).
 fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {

@@ -58,8 +58,12 @@ pub fn exec(root: &Path, id: &ContainerId, process: &Process, options: ExecOptio
     let pid = saved.pid;
     // Opened before the first setns: once in the container's mount
     // namespace, the runtime's /proc is out of sight.
+    // One that is ours already is not joined: setns(2) would need
+    // CAP_SYS_ADMIN over its owner, which a rootless runtime lacks for the
+    // host's. A user namespace of its own comes first: it owns the others.
     let mut namespaces = Vec::new();
     for (name, flag) in [
+        ("user", CloneFlags::CLONE_NEWUSER),
         ("cgroup", CloneFlags::CLONE_NEWCGROUP),
         ("ipc", CloneFlags::CLONE_NEWIPC),
         ("uts", CloneFlags::CLONE_NEWUTS),
@@ -68,10 +72,17 @@ pub fn exec(root: &Path, id: &ContainerId, process: &Process, options: ExecOptio
         ("mnt", CloneFlags::CLONE_NEWNS),
     ] {
         let path = format!("/proc/{pid}/ns/{name}");
-        let file: OwnedFd = File::open(&path)
-            .with_context(|| format!("opening {path} of container {id}"))?
-            .into();
-        namespaces.push((flag, file));
+        let file =
+            File::open(&path).with_context(|| format!("opening {path} of container {id}"))?;
+        let own = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .with_context(|| format!("reading our own {name} namespace"))?;
+        let theirs = file
+            .metadata()
+            .with_context(|| format!("reading {path} of container {id}"))?;
+        use std::os::unix::fs::MetadataExt;
+        if (own.dev(), own.ino()) != (theirs.dev(), theirs.ino()) {
+            namespaces.push((flag, OwnedFd::from(file)));
+        }
     }
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,

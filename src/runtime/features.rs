@@ -18,7 +18,7 @@ pub fn document() -> Value {
             "slave", "rslave", "unbindable", "runbindable"
         ],
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": caps::all()
                 .iter()
                 .map(|c| c.to_string())

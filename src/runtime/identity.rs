@@ -90,7 +90,19 @@ pub fn become_user(process: &Process) -> Result<()> {
         .flatten()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    setgroups(&groups).context("setting the supplementary groups")?;
+    // A user namespace of a single mapping denies setgroups(2)
+    // (user_namespaces(7)): with no group to give but the primary one,
+    // nothing to do (runc's rootless rule); others cannot be had there.
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    let only_primary = groups.iter().all(|g| g.as_raw() == user.gid());
+    match (denied, only_primary) {
+        (true, true) => {}
+        (true, false) => bail!(
+            "supplementary groups {groups:?} cannot be set: this user namespace denies \
+             setgroups (a single id mapping: no /etc/subgid range)"
+        ),
+        (false, _) => setgroups(&groups).context("setting the supplementary groups")?,
+    }
     // Capabilities survive the change of uid only with KEEPCAPS on.
     set_keepcaps(caps.is_some())?;
     set_ids(user.uid(), user.gid())?;
@@ -107,6 +119,11 @@ pub fn become_user(process: &Process) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: become
+
+/// setresgid(0) and setresuid(0): root of the user namespace we are in.
+pub fn become_namespace_root() -> Result<()> {
+    set_ids(0, 0).context("becoming root of the container's user namespace")
+}
 
 fn set_keepcaps(on: bool) -> Result<()> {
     // SAFETY: prctl with integer arguments.
@@ -126,8 +143,14 @@ fn set_ids(uid: u32, gid: u32) -> Result<()> {
     }
     // SAFETY: integer arguments.
     if unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("setting the uid {uid}"));
+        let err = std::io::Error::last_os_error();
+        let unmapped = if err.raw_os_error() == Some(libc::EINVAL) {
+            " (no such uid in this user namespace: without root, uids other than 0 \
+             need a range for the user in /etc/subuid)"
+        } else {
+            ""
+        };
+        return Err(err).with_context(|| format!("setting the uid {uid}{unmapped}"));
     }
     debug_assert_eq!(Uid::current().as_raw(), uid);
     Ok(())

@@ -41,6 +41,8 @@ pub struct Init<'a> {
     pub check_command: bool,
     /// Make a cgroup namespace, once in the cgroup the runtime put us in.
     pub new_cgroup_ns: bool,
+    /// Cloned into a user namespace of its own: become its root first.
+    pub new_user_ns: bool,
 }
 
 // ANCHOR: run
@@ -121,6 +123,12 @@ fn prepare(init: &Init) -> Result<Vec<String>> {
     // Where our cgroups are, seen from the runtime's cgroup namespace: a
     // v1 cgroup mount binds them. Read before a cgroup namespace of our
     // own would name each of them "/".
+    // In a new user namespace we still are the host's root, which it does
+    // not map (the overflow id): files we made would fail with EOVERFLOW.
+    // Its root, as runc's nsexec does; a change to root keeps capabilities.
+    if init.new_user_ns {
+        identity::become_namespace_root()?;
+    }
     let cgroup_views = rootfs::cgroup_hierarchies()?;
     if init.new_cgroup_ns {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)

@@ -159,8 +159,15 @@ impl Cgroup {
                 .filter(|c| ["memory", "cpu", "pids", "cpuset"].contains(c))
                 .map(|c| format!("+{c}"))
                 .collect();
+            // Those handed down already are not written again: a user
+            // given a subtree cannot write above it.
+            let control = dir.join("cgroup.subtree_control");
+            let given = fs::read_to_string(&control).unwrap_or_default();
+            let wanted: Vec<String> = wanted
+                .into_iter()
+                .filter(|w| !given.split_whitespace().any(|g| g == &w[1..]))
+                .collect();
             if !wanted.is_empty() {
-                let control = dir.join("cgroup.subtree_control");
                 fs::write(&control, wanted.join(" ")).with_context(|| {
                     format!(
                         "handing {} down in {} (a cgroup that holds processes cannot: \

@@ -13,7 +13,6 @@ mod capabilities;
 mod cgroup;
 mod devices;
 mod layers;
-mod manifest;
 mod masks;
 mod nat;
 mod net;
@@ -21,7 +20,6 @@ mod pull;
 mod reference;
 mod registry;
 mod seccomp;
-mod store;
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -37,10 +35,9 @@ use nix::sched::{clone, CloneFlags};
 use nix::sys::signal::{kill, signal, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{chdir, chroot, execvp, gethostname, pipe2, read, sethostname, write, Pid, Uid};
+use oci_spec::image::ImageConfiguration;
 
 use crate::cgroup::{Cgroup, Limits};
-use crate::reference::Reference;
-use crate::store::Store;
 
 /// Exit status when the lesson itself fails (docker uses 125 for the same).
 const EXIT_LESSON_FAILED: u8 = 125;
@@ -83,7 +80,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Pull { image } => pull_only(&image).map(|()| 0),
+        // Unpacking files owned by other users (root's, nobody's) needs root.
+        Command::Pull { image } => require_root()
+            .and_then(|()| pull::find(&image, true))
+            .map(|_| 0),
         Command::Run {
             hostname,
             limits,
@@ -101,50 +101,29 @@ fn main() -> ExitCode {
     }
 }
 
-/// `pull IMAGE`: into the store, whether or not it is there already.
-fn pull_only(image: &str) -> Result<()> {
-    // Unpacking files owned by other users (root's, nobody's) needs root.
-    require_root()?;
-    let reference = Reference::parse(image)?;
-    let store = Store::open()?;
-    pull::pull(&reference, &store).with_context(|| format!("pulling {}", reference.name))?;
-    Ok(())
-}
-
 // ANCHOR: image
-/// The image's rootfs, and how it says to run it: pulled now, or before.
+/// The image's rootfs, and how it says to run it, by docker's rules.
 fn image(image: &str, cmd: &[String]) -> Result<(PathBuf, Process)> {
-    let reference = Reference::parse(image)?;
-    let store = Store::open()?;
-    let dir = match store.lookup(&reference) {
-        Some(dir) => {
-            say(&format!(
-                "using {}, pulled before, from {}",
-                reference.name,
-                dir.display()
-            ));
-            dir
-        }
-        None => {
-            pull::pull(&reference, &store).with_context(|| format!("pulling {}", reference.name))?
-        }
-    };
-    let config = pull::run_config(&dir)?;
-    let argv = manifest::command(&config, cmd);
+    let dir = pull::find(image, false)?;
+    let config = ImageConfiguration::from_file(dir.join("config.json"))
+        .with_context(|| format!("reading {}/config.json", dir.display()))?;
+    let config = config.config().clone().unwrap_or_default();
+    // Entrypoint + Cmd, where a command on our command line replaces Cmd.
+    let mut argv = config.entrypoint().clone().unwrap_or_default();
+    let given = Some(cmd.to_vec()).filter(|cmd| !cmd.is_empty());
+    argv.extend(given.or(config.cmd().clone()).unwrap_or_default());
     if argv.is_empty() {
-        bail!(
-            "{} has no command (no Entrypoint or Cmd): give one after the image name",
-            reference.name
-        );
+        bail!("{image} has no command (no Entrypoint or Cmd): give one after the image name");
     }
+    let mut env = config.env().clone().unwrap_or_default();
+    if !env.iter().any(|var| var.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    let cwd = config.working_dir().clone().filter(|d| !d.is_empty());
     let process = Process {
         argv: to_c_strings(&argv)?,
-        env: manifest::environment(&config),
-        // docker runs in / when the image names no directory.
-        cwd: config
-            .working_dir
-            .filter(|d| !d.is_empty())
-            .unwrap_or("/".into()),
+        env,
+        cwd: cwd.unwrap_or("/".into()),
     };
     Ok((dir.join("rootfs"), process))
 }
@@ -269,35 +248,32 @@ fn container(
     if let Err(err) = lock_mounts() {
         return fail(&format!("{err:#}"));
     }
-    if let Err(err) = enter_workdir(&process.cwd) {
+    if let Err(err) = enter_image(process) {
         return fail(&format!("{err:#}"));
     }
-    set_environment(&process.env);
     if let Err(err) = lock_process() {
         return fail(&format!("{err:#}"));
     }
     exec(&process.argv)
 }
 
-/// The image's WorkingDir, made if the image lacks it (as docker does).
-fn enter_workdir(dir: &str) -> Result<()> {
+/// The image's working directory (made if missing, as docker does), and its
+/// environment in place of ours (the parent's is untouched): CMD inherits it
+/// across execve, and execvp searches the image's PATH.
+fn enter_image(process: &Process) -> Result<()> {
+    let dir = &process.cwd;
     std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the working directory {dir}"))?;
-    chdir(dir).with_context(|| format!("entering the working directory {dir}"))
-}
-
-/// Replaces our environment with the image's: CMD inherits it across
-/// execve, and execvp searches the image's PATH. The host's variables stay
-/// out. (We are the cloned child: the parent's environment is untouched.)
-fn set_environment(env: &[String]) {
+        .and_then(|()| std::env::set_current_dir(dir))
+        .with_context(|| format!("entering the working directory {dir}"))?;
     for (key, _) in std::env::vars_os() {
         std::env::remove_var(key);
     }
-    for (key, value) in env.iter().filter_map(|var| var.split_once('=')) {
+    for (key, value) in process.env.iter().filter_map(|var| var.split_once('=')) {
         if !key.is_empty() {
             std::env::set_var(key, value);
         }
     }
+    Ok(())
 }
 // ANCHOR_END: container
 

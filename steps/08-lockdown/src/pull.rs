@@ -1,86 +1,123 @@
 //! Pulling, in the order the distribution API goes: the manifest (or an
-//! index, then our platform's manifest), the config, then the layers.
+//! index, then our platform's manifest), the config, then the layers, into
+//! a store: `images/sha256/HEX/` (`config.json`, `rootfs/`) by the manifest's
+//! digest, and `refs/REGISTRY/REPO:TAG`, the digest TAG named when pulled.
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
+use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{self, Fetched, ImageConfig, Manifest};
-use crate::reference::Reference;
+use crate::reference::{check_digest, Reference};
 use crate::registry::Registry;
-use crate::store::Store;
 use crate::{layers, say};
 
 // ANCHOR: pull
-/// Pulls REFERENCE into the store, unless the store has it already, and
-/// says where it is.
-pub fn pull(reference: &Reference, store: &Store) -> Result<PathBuf> {
+/// IMAGE's directory in the store: pulled now if ALWAYS or not there yet.
+pub fn find(name: &str, always: bool) -> Result<PathBuf> {
+    let reference = Reference::parse(name)?;
+    let store = store()?;
+    if let Some(dir) = lookup(&store, &reference).filter(|_| !always) {
+        let (name, shown) = (&reference.name, dir.display());
+        say(&format!("using {name}, pulled before, from {shown}"));
+        return Ok(dir);
+    }
+    pull(&reference, &store).with_context(|| format!("pulling {}", reference.name))
+}
+
+fn pull(reference: &Reference, store: &Path) -> Result<PathBuf> {
     let mut registry = Registry::new(reference);
     say(&format!("pulling {} from {}", reference.name, registry.url));
-    let (digest, manifest) = fetch_manifest(&mut registry, &reference.version, true)?;
-    let dir = store.image(&digest);
+    let (digest, manifest) = fetch_manifest(&mut registry, &reference.version)?;
+    let dir = image(store, &digest);
     if dir.is_dir() {
         say(&format!("already have {digest} in {}", dir.display()));
     } else {
-        // Unpacked in tmp/ first, and moved into images/ when whole: on any
-        // error it is removed, and images/ never holds half an image.
-        let tmp = store.unpacking()?;
-        if let Err(err) = download(&mut registry, &manifest, &tmp) {
-            _ = fs::remove_dir_all(&tmp);
-            return Err(err);
-        }
-        store.keep(&tmp, &dir)?;
+        add(store, &dir, |tmp| download(&mut registry, &manifest, tmp))?;
         say(&format!("pulled {digest} into {}", dir.display()));
     }
-    store.record(reference, &digest)?;
+    record(store, reference, &digest)?;
     Ok(dir)
 }
 
 /// The config, then the layers into rootfs/, each checked against its digest.
-fn download(registry: &mut Registry, manifest: &Manifest, dir: &Path) -> Result<()> {
-    let mut config = Vec::new(); // kilobytes: 16 MiB is plenty
-    let blob = registry.blob(&manifest.config.digest)?;
-    blob.take(16 << 20).read_to_end(&mut config)?;
-    verify(&sha256(&config), &manifest.config.digest, "the config")?;
-    serde_json::from_slice::<ImageConfig>(&config).context("reading the image config")?;
+fn download(registry: &mut Registry, manifest: &ImageManifest, dir: &Path) -> Result<()> {
+    let digest = manifest.config().digest().to_string();
+    let config = read(registry, &format!("blobs/{digest}"))?;
+    verify(&sha256(&config), &digest, "the config")?;
+    serde_json::from_slice::<ImageConfiguration>(&config).context("reading the image config")?;
     fs::write(dir.join("config.json"), &config)?;
     fs::create_dir(dir.join("rootfs"))?;
-    for (n, layer) in manifest.layers.iter().enumerate() {
-        let (of, digest, size) = (manifest.layers.len(), &layer.digest, layer.size);
+    let of = manifest.layers().len();
+    for (n, layer) in manifest.layers().iter().enumerate() {
+        let (digest, size) = (layer.digest().to_string(), layer.size());
         say(&format!("layer {}/{of}: {digest} ({size} bytes)", n + 1));
-        layers::unpack(registry.blob(digest)?, layer, &dir.join("rootfs"))?;
+        let blob = registry.get(&format!("blobs/{digest}"))?;
+        layers::unpack(blob, layer, &dir.join("rootfs"))?;
     }
     Ok(())
+}
+
+/// GET PATH whole: a manifest or a config, kilobytes (4 MiB is plenty).
+fn read(registry: &mut Registry, path: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    registry.get(path)?.take(4 << 20).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 // ANCHOR_END: pull
 
 // ANCHOR: fetch_manifest
 /// The image manifest VERSION (a tag or a digest) names, and its digest:
-/// through an index, if VERSION names one (but not an index in an index).
-fn fetch_manifest(registry: &mut Registry, version: &str, top: bool) -> Result<(String, Manifest)> {
-    let body = registry.manifest(version)?;
+/// through an index, if VERSION names one.
+fn fetch_manifest(registry: &mut Registry, version: &str) -> Result<(String, ImageManifest)> {
+    let body = read(registry, &format!("manifests/{version}"))?;
     // A manifest's digest is the sha256 of its bytes. Asked for by digest,
     // the registry must send exactly those bytes; asked for by tag, the
     // digest is whatever they hash to, and names the image in our store.
     let digest = sha256(&body);
-    if version.starts_with("sha256:") {
+    if version.contains(':') {
         verify(&digest, version, "the manifest")?;
     }
-    match manifest::parse(&body)? {
-        Fetched::Manifest(manifest) => Ok((digest, manifest)),
-        Fetched::Index { manifests } if top => {
-            let (chosen, platform) = manifest::choose(&manifests)?;
-            let (n, digest) = (manifests.len(), &chosen.digest);
-            say(&format!(
-                "{version} is an index of {n} manifests: taking {platform} ({digest})"
-            ));
-            fetch_manifest(registry, digest, false)
-        }
-        Fetched::Index { .. } => bail!("the index {version} lists an index"),
+    let json: serde_json::Value =
+        serde_json::from_slice(&body).context("the manifest is not valid JSON")?;
+    // An index lists `manifests`; an image manifest has a `config` and `layers`.
+    if json.get("manifests").is_none() {
+        let manifest = serde_json::from_value(json).context("reading the image manifest")?;
+        return Ok((digest, manifest));
     }
+    let index: ImageIndex = serde_json::from_value(json).context("reading the index")?;
+    let (chosen, platform) = choose(index.manifests())?;
+    let (n, digest) = (index.manifests().len(), chosen.digest().to_string());
+    let said = format!("{version} is an index of {n} manifests: taking {platform} ({digest})");
+    say(&said);
+    fetch_manifest(registry, &digest)
+}
+
+/// Picks our platform's manifest from an index: linux, and our CPU by its
+/// name in Go, as registries name it (oci-spec's `Arch::default()`).
+fn choose(manifests: &[Descriptor]) -> Result<(&Descriptor, String)> {
+    let name = |d: &Descriptor| {
+        let p = d.platform().as_ref()?;
+        let variant: String = p.variant().iter().map(|v| format!("/{v}")).collect();
+        Some(format!("{}/{}{variant}", p.os(), p.architecture()))
+    };
+    // Entries for `unknown/unknown` are not images (BuildKit's attestations:
+    // SBOMs, provenance): a client that takes the first entry may get one.
+    let named = manifests.iter().filter_map(|d| Some((d, name(d)?)));
+    let named: Vec<_> = named.filter(|(_, p)| p != "unknown/unknown").collect();
+    // arm64's baseline variant, v8, often goes unsaid.
+    let ours = format!("linux/{}", Arch::default());
+    let is_ours = |p: &String| *p == ours || *p == format!("{ours}/v8");
+    if let Some(found) = named.iter().find(|(_, p)| is_ours(p)) {
+        return Ok(found.clone());
+    }
+    let have: Vec<_> = named.into_iter().map(|(_, p)| p).collect();
+    let have = have.join(", ");
+    bail!("the image has no {ours}: it has {have}; pull an image built for this machine")
 }
 // ANCHOR_END: fetch_manifest
 
@@ -99,11 +136,50 @@ pub fn verify(actual: &str, digest: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// How the image in DIR says to run it, from the config kept beside its rootfs.
-pub fn run_config(dir: &Path) -> Result<manifest::RunConfig> {
-    let path = dir.join("config.json");
-    let read = || -> Result<ImageConfig> { Ok(serde_json::from_slice(&fs::read(&path)?)?) };
-    Ok(read()
-        .with_context(|| format!("reading {}", path.display()))?
-        .config)
+/// This lesson's part of CTR_ROOT (default /var/lib/ctr): images/, refs/, tmp/.
+fn store() -> Result<PathBuf> {
+    let ctr_root = std::env::var_os("CTR_ROOT").unwrap_or_else(|| "/var/lib/ctr".into());
+    let root = PathBuf::from(ctr_root).join("lessons/04");
+    for dir in ["images/sha256", "refs", "tmp"] {
+        let made = fs::create_dir_all(root.join(dir));
+        made.with_context(|| format!("creating the image store {}", root.display()))?;
+    }
+    Ok(root)
+}
+
+/// Where the image with this manifest digest is, or goes.
+fn image(store: &Path, digest: &str) -> PathBuf {
+    store.join("images").join(digest.replace(':', "/"))
+}
+
+/// The image REFERENCE named when it was last pulled, if it is still here.
+fn lookup(store: &Path, reference: &Reference) -> Option<PathBuf> {
+    let digest = fs::read_to_string(store.join("refs").join(&reference.name)).ok()?;
+    let dir = image(store, check_digest(digest.trim()).ok()?);
+    dir.is_dir().then_some(dir)
+}
+
+/// Records that REFERENCE names DIGEST (a name has no `..` and no empty
+/// component: it stays under refs/).
+fn record(store: &Path, reference: &Reference, digest: &str) -> Result<()> {
+    let path = store.join("refs").join(&reference.name);
+    fs::create_dir_all(path.parent().expect("a ref has a directory"))
+        .and_then(|()| fs::write(&path, format!("{digest}\n")))
+        .with_context(|| format!("recording {}", path.display()))
+}
+
+/// Makes the image DIR with FILL, in a fresh directory under tmp/ that is
+/// renamed to DIR once whole, or removed: rename(2) is atomic, so images/
+/// never holds half an image.
+fn add(store: &Path, dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let now = SystemTime::UNIX_EPOCH.elapsed().map_or(0, |t| t.as_nanos());
+    let tmp = store.join(format!("tmp/{}.{now}", std::process::id()));
+    fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let added = fill(&tmp).and_then(|()| match fs::rename(&tmp, dir) {
+        // Another pull of the same image may have finished first: keep theirs.
+        Err(_) if dir.is_dir() => Ok(()),
+        renamed => renamed.with_context(|| format!("moving the image to {}", dir.display())),
+    });
+    _ = fs::remove_dir_all(&tmp);
+    added
 }

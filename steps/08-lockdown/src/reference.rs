@@ -1,19 +1,14 @@
 //! Image names, with docker's defaults: `busybox` is
-//! `docker.io/library/busybox:latest`, and `docker.io` is served by
-//! `registry-1.docker.io`.
+//! `docker.io/library/busybox:latest`.
 
 use anyhow::{bail, Result};
 
 /// Where an image is (registry and repository) and which one (tag or digest).
 pub struct Reference {
-    /// As written in a name: `docker.io`, `127.0.0.1:5000`, `ghcr.io`.
-    pub registry: String,
-    /// `library/busybox`, `grafana/loki`.
-    pub repository: String,
-    /// A tag (`latest`) or a digest (`sha256:...`): a manifest is asked for by either.
-    pub version: String,
-    /// All of it: `docker.io/library/busybox:latest`, `...busybox@sha256:...`.
-    pub name: String,
+    pub registry: String,   // `docker.io`, `127.0.0.1:5000`, `ghcr.io`
+    pub repository: String, // `library/busybox`, `grafana/loki`
+    pub version: String,    // a tag (`latest`) or a digest (`sha256:...`)
+    pub name: String,       // all of it: `docker.io/library/busybox:latest`
 }
 
 // ANCHOR: parse
@@ -40,23 +35,28 @@ impl Reference {
             true => format!("library/{path}"),
             false => path.to_string(),
         };
-        // Both become paths in our store: no `..`, no empty component.
+        // Both become paths in our store: no `..`, no empty component. A
+        // component is `[a-z0-9]`s joined by `.`, `_` or `-`; a tag is
+        // `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        let inner = |c: char| alnum(c) || "._-".contains(c);
+        let component =
+            |p: &str| p.starts_with(alnum) && p.ends_with(alnum) && p.chars().all(inner);
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let tag_char = |c: char| word(c) || ".-".contains(c);
+        let is_tag = |t: &str| t.len() <= 128 && t.starts_with(word) && t.chars().all(tag_char);
         let host = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
         let host_ok = !registry.starts_with('.') && registry.chars().all(host);
-        if !host_ok || !repository.split('/').all(is_component) {
+        if !host_ok || !repository.split('/').all(component) || !tag.map_or(true, is_tag) {
             bail!(
                 "{text:?} is not a valid image name: a name is lower-case letters, digits and \
-                 separators (. _ -), like `busybox` or `127.0.0.1:5000/library/busybox:latest`"
+                 separators (. _ -), a tag up to 128 letters, digits, `_`, `.` and `-` after the \
+                 first; like `busybox` or `127.0.0.1:5000/library/busybox:latest`"
             );
         }
         let (version, at) = match (tag, digest) {
             (_, Some(digest)) => (digest, '@'),
-            (Some(tag), None) if is_tag(tag) => (tag, ':'),
-            (Some(tag), None) => bail!(
-                "{tag:?} is not a valid tag: up to 128 letters, digits, `_`, `.` and `-`, \
-                 not starting with `.` or `-`"
-            ),
-            (None, None) => ("latest", ':'),
+            (tag, None) => (tag.unwrap_or("latest"), ':'),
         };
         Ok(Reference {
             name: format!("{registry}/{repository}{at}{version}"),
@@ -77,17 +77,4 @@ pub fn check_digest(digest: &str) -> Result<&str> {
         bail!("{digest:?} is not a digest: a digest is `sha256:` and 64 lower-case hex digits");
     }
     Ok(digest)
-}
-
-/// A repository's component: `[a-z0-9]`s, joined by `.`, `_` or `-`.
-fn is_component(part: &str) -> bool {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let inner = |c: char| alnum(c) || "._-".contains(c);
-    part.starts_with(alnum) && part.ends_with(alnum) && part.chars().all(inner)
-}
-
-/// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn is_tag(tag: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    tag.len() <= 128 && tag.starts_with(word) && tag.chars().all(|c| word(c) || ".-".contains(c))
 }
