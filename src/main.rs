@@ -56,13 +56,13 @@ enum Command {
         #[command(subcommand)]
         command: volume_cli::Volume,
     },
-    /// Show containers and images as JSON (docker's fields), or through --format
+    /// Show containers, images and volumes as JSON (docker's fields), or through --format
     Inspect {
         /// Go template over each object, such as '{{.State.Status}}' or '{{json .Config}}'
         #[arg(short = 'f', long, value_name = "TEMPLATE")]
         format: Option<String>,
-        /// Look only among containers or only among images
-        #[arg(long = "type", value_name = "container|image")]
+        /// Look only among containers, images or volumes
+        #[arg(long = "type", value_name = "container|image|volume")]
         kind: Option<String>,
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
@@ -366,8 +366,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
-/// `ctr inspect`: each name as a container, else as an image (docker's
-/// order); a JSON array of them, or each through the template. As docker, a
+/// `ctr inspect`: each name as a container, else an image, else a volume
+/// (docker's order); a JSON array of them, or each through the template. As docker, a
 /// name that is neither is reported, the others shown, and the status is 1.
 fn inspect(
     store: &Store,
@@ -375,11 +375,12 @@ fn inspect(
     kind: Option<&str>,
     names: &[String],
 ) -> Result<u8> {
-    let (containers, images) = match kind {
-        None => (true, true),
-        Some("container") => (true, false),
-        Some("image") => (false, true),
-        Some(other) => bail!("--type {other}: use container or image"),
+    let (containers, images, volumes) = match kind {
+        None => (true, true, true),
+        Some("container") => (true, false, false),
+        Some("image") => (false, true, false),
+        Some("volume") => (false, false, true),
+        Some(other) => bail!("--type {other}: use container, image or volume"),
     };
     let runtime = container::runtime(store);
     let mut found = Vec::new();
@@ -410,6 +411,13 @@ fn inspect(
             let config = ctr::config::parse(&store.blob(&image.id)?)
                 .with_context(|| format!("parsing the config of image {}", image.id.short()))?;
             found.push(ctr::inspect::image(&image, &refs, &config));
+            continue;
+        }
+        let volume = volumes
+            .then(|| ctr::volume::get(store, name).ok())
+            .flatten();
+        if let Some(volume) = volume {
+            found.push(ctr::volume::inspect(store, &volume));
             continue;
         }
         eprintln!("ctr: no such object: {name}");

@@ -26,6 +26,10 @@ fn inspect_shows_dockers_fields_and_takes_a_template() {
         $C inspect r nosuch >/dev/null 2>/tmp/err; echo "nosuch: $? $(cat /tmp/err)"
         $C inspect -f '{{.State.Nope}}' r 2>&1; echo "bad field: $?"
         $C inspect --type image -f '{{.Os}}/{{.Architecture}} {{len .RootFS.Layers}} layer(s)' busybox
+        $C volume create vol >/dev/null
+        $C inspect -f '{{.Name}} {{.Driver}}' vol
+        $C inspect --type volume -f '{{.Name}}' r 2>&1; echo "r is no volume: $?"
+        $C volume rm vol >/dev/null
         $C stop -t 1 r >/dev/null
         $C inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}' r
         $C inspect r | jq -r '"finished: " + .[0].State.FinishedAt[0:2]'
@@ -50,6 +54,8 @@ fn inspect_shows_dockers_fields_and_takes_a_template() {
         "can't evaluate field Nope",
         "bad field: 125",
         "linux/amd64 1 layer(s)",
+        "vol local",
+        "ctr: no such object: r\nr is no volume: 1",
         "exited 137 false",
         "finished: 20",
         "ctr: running busybox: --env-file /nope: No such file or directory (os error 2)\nno file: 125",
