@@ -26,15 +26,16 @@ echo 1 > /proc/sys/kernel/hostname || echo "no /proc/sys"
 mknod /tmp/kmsg c 1 11 || echo "no mknod"
 "#;
 
-/// The shell lines that run the container as uid 65534: a home on the
-/// sandbox's /run, the lesson run without CTR_ROOT, and what changed
-/// outside the home listed (where a user can write at all).
+/// Shell lines that make uid 65534 a home on the sandbox's /run, define
+/// `as_user CMD...` (CMD as that user, with that HOME, no CTR_ROOT, and
+/// /run/user9/bin first on PATH) and `$B` (the lesson), then run BODY and
+/// list what changed outside the home where a user could write at all.
 fn as_user(body: &str) -> String {
     let bin = quote(&lesson().bin.display().to_string());
     format!(
-        r#"H=/run/user9/home
-mkdir -p $H && chown -R 65534:65534 /run/user9
-as_user() {{ setpriv --reuid 65534 --regid 65534 --clear-groups env -u CTR_ROOT HOME=$H {bin} "$@"; }}
+        r#"H=/run/user9/home B={bin}
+mkdir -p $H /run/user9/bin && chown -R 65534:65534 /run/user9
+as_user() {{ setpriv --reuid 65534 --regid 65534 --clear-groups env -u CTR_ROOT HOME=$H PATH=/run/user9/bin:$PATH "$@"; }}
 touch /run/mark
 {body}
 find /tmp /var/tmp /dev/shm /run /var/lib/ctr -path /run/user9 -prune -o -newer /run/mark -print 2>/dev/null | sed 's/^/outside: /'
@@ -46,8 +47,8 @@ find /tmp /var/tmp /dev/shm /run /var/lib/ctr -path /run/user9 -prune -o -newer 
 fn an_ordinary_user_runs_it_without_sudo_as_root_inside() {
     let image = lesson().image.unwrap();
     let script = as_user(&format!(
-        "as_user pull {image} >/dev/null 2>/run/user9/pull.err || cat /run/user9/pull.err\n\
-         as_user run {image} sh -c {} 2>/run/user9/run.err; echo status=$?\n\
+        "as_user $B pull {image} >/dev/null 2>/run/user9/pull.err || cat /run/user9/pull.err\n\
+         as_user $B run {image} sh -c {} 2>/run/user9/run.err; echo status=$?\n\
          sed 's/^/said: /' /run/user9/run.err\n\
          store=$(echo $H/.local/share/step-09/images/sha256/*/rootfs)\n\
          echo \"/made: $(stat -c %u:%g $store/made)\"\n\
@@ -149,3 +150,43 @@ recheck!(
     the_outside_sees_the_host,
     memory_is_limited,
 );
+
+// --- the demo, as the chapter shows it --------------------------------------
+
+/// `just step 9` run by an ordinary user: no sudo, root inside, one id
+/// mapped. (The lesson is built by the test: `cargo`, on the user's PATH,
+/// is a stand-in that builds nothing, as a user cannot write target/ here.)
+#[test]
+fn just_step_9_runs_as_an_ordinary_user_without_sudo() {
+    let image = lesson().image.unwrap();
+    let repo = quote(&support::repo().display().to_string());
+    let script = as_user(&format!(
+        "cp \"$(command -v just)\" /run/user9/bin/ && printf '#!/bin/sh\\n' > /run/user9/bin/cargo && chmod 755 /run/user9/bin/*\n\
+         as_user $B pull {image} >/dev/null 2>&1\n\
+         cd {repo} && as_user env CTR_DEMO_IMAGE={image} just step 9 2>&1\n"
+    ));
+    let out = lesson().sandbox(&script);
+    assert_eq!(out.status, 0, "{}", out.both());
+    let (ran, outside) = out
+        .stdout
+        .split_at(out.stdout.find("outside: ").unwrap_or(out.stdout.len()));
+    assert_eq!(
+        outside,
+        "",
+        "written outside the user's home: {}",
+        out.both()
+    );
+    for said in [
+        "inside: I am uid 0, gid 0; /proc/self/uid_map says:\n         0      65534          1\n",
+        "inside: uid 1000 is no one here: chown to it was refused\n",
+        "the bridge needs root: this container has only a loopback\n",
+        "exited with status 0\n",
+    ] {
+        assert!(ran.contains(said), "{said}: {}", out.both());
+    }
+    assert!(!ran.contains("sudo"), "{}", out.both());
+    support::transcript::check("step-09-demo.txt", "just step 9", ran, &REDACTIONS);
+}
+
+/// What varies from run to run: the host PID of the container.
+const REDACTIONS: [(&str, &str); 1] = [(r"PID \d+ on the host", "PID <pid> on the host")];
