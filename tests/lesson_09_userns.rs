@@ -17,6 +17,7 @@ fn lesson() -> Lesson {
 /// makes, where root of a user namespace is refused.
 const INSIDE: &str = r#"exec 2>&1
 echo "uid=$(id -u) gid=$(id -g)"
+ip -o link show lo | grep -q UP && echo "lo is up"
 sed 's/^ */map: /' /proc/self/uid_map
 touch /tmp/made && echo "made /tmp/made"
 touch /made && echo "made /made"
@@ -60,6 +61,7 @@ fn an_ordinary_user_runs_it_without_sudo_as_root_inside() {
     let lines: Vec<&str> = out.stdout.lines().map(str::trim_end).collect();
     for want in [
         "uid=0 gid=0",
+        "lo is up",
         // One id: the user's own.
         "map: 0      65534          1",
         "made /tmp/made",
@@ -103,6 +105,7 @@ fn root_runs_it_as_host_ids_from_100000() {
     let lines: Vec<&str> = out.stdout.lines().map(str::trim_end).collect();
     for want in [
         "uid=0 gid=0",
+        "lo is up",
         "map: 0     100000      65536",
         "made /tmp/made",
         // 1000 inside is 101000 outside: mapped, so chown may.

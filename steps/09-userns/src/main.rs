@@ -217,6 +217,8 @@ fn run(hostname: &str, limits: &Limits, image_name: &str, cmd: &[String]) -> Res
             .held_by(child)
             .and_then(|()| net::connect(child, lease.addr))
             .context("plugging the container into the network");
+    } else if prepared.is_ok() {
+        prepared = net::loopback_only(child).context("bringing the container's loopback up");
     }
     if let Err(err) = prepared {
         if lease.is_some() {

@@ -206,6 +206,28 @@ pub fn disconnect(child: Pid) {
     let _ = output(&["ip", "link", "del", &host_end]);
 }
 
+/// An ordinary user's container: its network namespace with the loopback
+/// up, and nothing else. The user enters the child's user namespace (it
+/// owns it, and so gets every capability there) to reach its network's,
+/// keeping its ids (setgroups, which nsenter would call, is denied there).
+pub fn loopback_only(child: Pid) -> Result<()> {
+    let (user, netns) = (
+        format!("--user=/proc/{child}/ns/user"),
+        format!("--net=/proc/{child}/ns/net"),
+    );
+    run(&[
+        "nsenter",
+        "--preserve-credentials",
+        &user,
+        &netns,
+        "ip",
+        "link",
+        "set",
+        "lo",
+        "up",
+    ])
+}
+
 /// Runs a command, printing it first, and fails with what it printed.
 pub fn run(argv: &[&str]) -> Result<()> {
     say(&format!("+ {}", argv.join(" ")));
