@@ -192,4 +192,7 @@ fn just_step_9_runs_as_an_ordinary_user_without_sudo() {
 }
 
 /// What varies from run to run: the host PID of the container.
-const REDACTIONS: [(&str, &str); 1] = [(r"PID \d+ on the host", "PID <pid> on the host")];
+const REDACTIONS: [(&str, &str); 2] = [
+    (r"PID \d+ on the host", "PID <pid> on the host"),
+    (r"/proc/\d+/", "/proc/<pid>/"),
+];
