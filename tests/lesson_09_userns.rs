@@ -196,3 +196,28 @@ const REDACTIONS: [(&str, &str); 2] = [
     (r"PID \d+ on the host", "PID <pid> on the host"),
     (r"/proc/\d+/", "/proc/<pid>/"),
 ];
+
+/// Root's run, as the chapter shows it: the container's root is host id
+/// 100000, what it gives to 1000 is 101000's, and the image is not its.
+#[test]
+fn transcript_of_roots_run() {
+    use support::registry::{self, Auth};
+    use support::transcript::{as_a_reader, check_session, SHOW};
+    let image = lesson().image.unwrap();
+    let inside = "exec 2>&1; id -u; touch /tmp/made && chown 1000:1000 /tmp/made; touch /made";
+    let script = format!(
+        "{SHOW}step-09-userns pull {image} >/dev/null 2>&1\n\
+         root \"just step 9 {image} sh -c '{inside}' 2>/dev/null\"\n\
+         root \"stat -c '%u:%g %n' /var/lib/ctr/lessons/04/images/sha256/*/rootfs/tmp/made\"\n"
+    );
+    let out = as_a_reader("step-09-userns", &registry::start(Auth::None), &script);
+    assert_eq!(out.status, 0, "{}", out.both());
+    for said in [
+        "\n0\n",
+        "touch: /made: Permission denied\n",
+        "101000:101000 /var/lib/ctr/lessons/04/images/sha256/",
+    ] {
+        assert!(out.stdout.contains(said), "{said}: {}", out.both());
+    }
+    check_session("step-09-root.txt", &out.stdout, &[]);
+}
