@@ -35,7 +35,7 @@ rootfs:
 sandbox *CMD:
     @scripts/sandbox "$@"
 
-# A shell in a sandbox with the test images' registry at 127.0.0.1:5000, for lessons 4 to 8 offline (--auth: with tokens, as Docker Hub)
+# A shell in a sandbox with the test images' registry at 127.0.0.1:5000, for lessons 4 to 9 offline (--auth: with tokens, as Docker Hub)
 registry *CMD:
     @scripts/registry "$@"
 

@@ -556,12 +556,55 @@ fn challenge_8_3_say_what_it_may_do() {
     challenge_8_3().unwrap();
 }
 
+// --- user namespaces ----------------------------------------------------------
+
+/// 9.1: run by a user with a range in /etc/subuid and /etc/subgid (written
+/// for the check, over a copy of the sandbox's /etc), lesson 9 maps the
+/// user and the range, through newuidmap and newgidmap: chown to 1000 works.
+fn challenge_9_1() -> Check {
+    let lesson = Lesson::get(9);
+    let (bin, image) = (
+        quote(&lesson.bin.display().to_string()),
+        lesson.image.clone().unwrap(),
+    );
+    let inside = "cat /proc/self/uid_map; touch /tmp/f; chown 1000 /tmp/f && echo chowned";
+    let out = lesson.sandbox(&format!(
+        "H=/run/user9 && mkdir -p $H && chown 65534:65534 $H
+         cp -a /etc /run/etc && printf 'nobody:100000:65536\\n' > /run/etc/subuid
+         cp /run/etc/subuid /run/etc/subgid && mount --bind /run/etc /etc
+         as_user() {{ setpriv --reuid 65534 --regid 65534 --clear-groups env -u CTR_ROOT HOME=$H \"$@\"; }}
+         as_user {bin} pull {image} >/dev/null 2>&1
+         as_user {bin} run {image} sh -c {}",
+        quote(inside)
+    ));
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    expect(
+        out.status == 0
+            && lines.contains(&vec!["0", "65534", "1"])
+            && lines.contains(&vec!["1", "100000", "65536"])
+            && lines.contains(&vec!["chowned"]),
+        "run by uid 65534 with `nobody:100000:65536` in /etc/subuid and /etc/subgid, the \
+         container's uid_map should be `0 65534 1` and `1 100000 65536`, and `chown 1000` work",
+        &out,
+    )
+}
+
+#[test]
+#[ignore = "a challenge: `just check-challenge 9.1`"]
+fn challenge_9_1_a_range_through_newuidmap() {
+    challenge_9_1().unwrap();
+}
+
 // --- the checks, checked -------------------------------------------------------
 
 /// Every check fails on the lessons as they are: none passes for nothing.
 #[test]
 fn the_lessons_leave_every_challenge_open() {
-    let checks: [Challenge; 19] = [
+    let checks: [Challenge; 20] = [
         ("1.1", challenge_1_1),
         ("1.2", challenge_1_2),
         ("2.1", challenge_2_1),
@@ -581,6 +624,7 @@ fn the_lessons_leave_every_challenge_open() {
         ("8.1", challenge_8_1),
         ("8.2", challenge_8_2),
         ("8.3", challenge_8_3),
+        ("9.1", challenge_9_1),
     ];
     let passed: Vec<&str> = checks
         .iter()

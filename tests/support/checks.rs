@@ -48,6 +48,7 @@ impl Lesson {
             6 => "step-06-nat",
             7 => "step-07-cgroups",
             8 => "step-08-lockdown",
+            9 => "step-09-userns",
             _ => panic!("no lesson {number} yet"),
         };
         let rootfs = (number >= 3).then(rootfs);
@@ -122,10 +123,10 @@ impl Lesson {
     }
 }
 
-/// A shell line that says on stderr which cgroups of lessons 7 and 8
-/// (`step-07`, `step-08` and below, in any tree) are in the sandbox's
+/// A shell line that says on stderr which cgroups of lessons 7 to 9
+/// (`step-07`, `step-08`, `step-09` and below, in any tree) are in the sandbox's
 /// cgroup tree, if any.
-pub const CGROUPS_LEFT: &str = "left=$(find /sys/fs/cgroup -path '*/step-0[78]*' -type d); \
+pub const CGROUPS_LEFT: &str = "left=$(find /sys/fs/cgroup -path '*/step-0[789]*' -type d); \
      [ -z \"$left\" ] || echo \"cgroups left: $left\" >&2";
 
 /// Lesson 1: the container has its own hostname; the host keeps its own.
