@@ -100,9 +100,8 @@ fn modules_load_on_demand_and_the_hosts_build_runs() {
 // "no internal processes" rule, no cgroup left), its re-checks of lessons
 // 1-6 being lesson 6's, above; lesson 8's attacks on v2, where the device
 // rules are lesson 8's own BPF program (the others depend on no cgroup
-// version, and run on the host); lesson 9 run by an ordinary user, where
-// Debian's kernel allows unprivileged user namespaces, and by root. Left
-// out: lesson 7's CPU share (measured against the clock, which wanders
+// version, and run on the host). Left out: lesson 9 (not yet run in the
+// VM: to add once it has passed there), lesson 7's CPU share (measured against the clock, which wanders
 // under emulation; the files it writes are checked), chapter 7's v2 transcripts (several minutes under
 // emulation; they are recorded there, see tests/transcripts.rs), lesson 4
 // (pulling, no kernel part of its own) and tests that give a container a
@@ -125,8 +124,6 @@ vm_tests! {
     lesson_08_on_cgroup_v2: "lesson_08_lockdown"
         "capabilities_are_cut mounting_is_refused a_device_node_made proc_sys_is_read_only \
          dev_holds_the_harmless no_cgroup_is_left",
-    lesson_09_on_debian_12: "lesson_09_userns"
-        "an_ordinary_user root_runs",
     ctr_lockdown_on_cgroup_v2: "ctr_lockdown"
         "every_probe_is_refused_by_default every_probe_works exec_is_confined",
 }
