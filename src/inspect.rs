@@ -1,7 +1,7 @@
 //! `ctr inspect`: containers and images as docker's JSON, for the fields
 //! people script against (`State.Status`, `State.Pid`, `Config.Env`,
 //! `NetworkSettings.IPAddress`...). Pure: the records and config files go in,
-//! a JSON value comes out; main.rs reads them and prints it.
+//! a JSON value comes out; the CLI (inspect_cli.rs) reads them and prints it.
 //!
 //! Where ctr keeps less than docker, the field is there with what ctr
 //! knows: `Config.Cmd` is the whole command (ctr records the command, not
@@ -147,10 +147,9 @@ pub fn container(
         },
         "NetworkSettings": {
             "IPAddress": record.address.map(|a| a.to_string()).unwrap_or_default(),
-            "Gateway": record.address.map(|a| {
-                let o = a.octets();
-                format!("{}.{}.{}.1", o[0], o[1], o[2])
-            }).unwrap_or_default(),
+            // Only the bridge gives an address, and the bridge is ctr0.
+            "Gateway": record.address.map(|_| crate::net::GATEWAY.to_string()).unwrap_or_default(),
+            "IPPrefixLen": record.address.map_or(0, |_| crate::net::PREFIX),
             "Ports": ports,
         },
     })

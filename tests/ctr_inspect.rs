@@ -20,7 +20,7 @@ fn inspect_shows_dockers_fields_and_takes_a_template() {
         $C inspect r --format '{{.State.Status}}'
         $C inspect -f 'pid {{.State.Pid}} running={{.State.Running}} name={{.Name}} restarts={{.RestartCount}}' r | sed 's/pid [1-9][0-9]* /pid N /'
         $C inspect -f '{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.Config.Labels}}' r
-        $C inspect -f '{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}} {{.NetworkSettings.IPAddress}}' r
+        $C inspect -f '{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}} {{.NetworkSettings.IPAddress}}/{{.NetworkSettings.IPPrefixLen}} via {{.NetworkSettings.Gateway}}' r
         $C inspect -f '{{json .Config.Cmd}}' r
         $C inspect r | jq -r '"json: " + (length | tostring) + " " + .[0].Id[0:12] + " " + .[0].State.StartedAt[0:2] + " " + .[0].State.FinishedAt'
         $C inspect r nosuch >/dev/null 2>/tmp/err; echo "nosuch: $? $(cat /tmp/err)"
@@ -46,7 +46,7 @@ fn inspect_shows_dockers_fields_and_takes_a_template() {
         "\nrunning\n",
         "pid N running=true name=/r restarts=0",
         "on-failure:3 map[team:web tier:]",
-        "8080 10.201.0.2",
+        "8080 10.201.0.2/24 via 10.201.0.1",
         "[\"sh\",\"-c\",",
         "json: 1 ",
         " 20 0001-01-01T00:00:00Z",

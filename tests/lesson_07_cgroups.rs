@@ -108,10 +108,8 @@ fn the_limits_are_written_where_the_kernel_reads_them() {
     };
     // The container prints while the sandbox reads: on a loaded machine
     // their lines interleave, so each side is compared on its own.
-    let (lines, outside): (Vec<_>, Vec<_>) = out
-        .stdout
-        .lines()
-        .partition(|l| l.starts_with("inside: "));
+    let (lines, outside): (Vec<_>, Vec<_>) =
+        out.stdout.lines().partition(|l| l.starts_with("inside: "));
     let outside: String = outside.iter().map(|l| format!("{l}\n")).collect();
     assert!(outside.contains(limits), "{}", out.both());
     assert_eq!(lines.len(), inside.len(), "{}", out.both());

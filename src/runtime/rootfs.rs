@@ -155,7 +155,10 @@ fn mount_one(root: &Root, m: &Mount, cgroups: &[(PathBuf, String)]) -> Result<()
                 options.flags,
                 data,
             )
-            .with_context(|| format!("options {}", options.data))?;
+            .with_context(|| match options.data.as_str() {
+                "" => "the kernel refused it".to_string(),
+                data => format!("the kernel refused it, with the options {data}"),
+            })?;
         }
     }
     if let Some(propagation) = options.propagation {
