@@ -40,16 +40,14 @@ pub fn layout() -> PathBuf {
 
 /// Runs `body` in a new sandbox where `$C` is ctr, CTR_ROOT a fresh store on
 /// the sandbox's own /run, `$L` the busybox layout, already imported as
-/// `busybox` (tags latest, entry, bare) unless `import` is false.
+/// `busybox` (tags latest, entry, bare) unless `import` is false; and
+/// `wait_for CMD...` (see [`super::WAIT_FOR`]).
 pub fn in_sandbox(import: bool, body: &str) -> Outcome {
-    // wait_for CMD...: polls CMD for up to 5 s, so a test that goes wrong
-    // fails quickly instead of hanging.
     let mut script = format!(
-        "export CTR_ROOT=/run/ctr\nC={}\nL={}\n\
-         wait_for() {{ for _ in $(seq 250); do \"$@\" && return 0; sleep 0.02; done; \
-         echo \"timed out: $*\" >&2; return 1; }}\n",
+        "export CTR_ROOT=/run/ctr\nC={}\nL={}\n{}",
         quote(&ctr().display().to_string()),
         quote(&layout().display().to_string()),
+        super::WAIT_FOR,
     );
     if import {
         script.push_str("$C import \"$L\" busybox >/dev/null || exit 99\n");

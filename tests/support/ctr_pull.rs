@@ -7,19 +7,18 @@ use super::{quote, repo, sandbox, Outcome};
 
 /// Runs `body` in a new sandbox after `prelude` (which starts registries):
 /// `$C` is ctr, CTR_ROOT a fresh store on the sandbox's /run, `$R` the
-/// fixture registry's address, `wait_for CMD...` polls CMD for up to 5 s.
+/// fixture registry's address, `wait_for CMD...` polls CMD (see [`super::WAIT_FOR`]).
 /// Afterwards it prints what the store holds, as a last line:
 /// `store: images=N layers=N tmp=N`.
 pub fn run(prelude: &str, body: &str) -> Outcome {
     sandbox(&format!(
-        "export CTR_ROOT=/run/ctr\nC={}\nR={}\n\
-         wait_for() {{ for _ in $(seq 250); do \"$@\" && return 0; sleep 0.02; done; \
-         echo \"timed out: $*\" >&2; return 1; }}\n\
+        "export CTR_ROOT=/run/ctr\nC={}\nR={}\n{}\
          {prelude}\n{body}\n\
          echo \"store: images=$(ls /run/ctr/images 2>/dev/null | wc -l) \
          layers=$(ls /run/ctr/layers 2>/dev/null | wc -l) tmp=$(ls -A /run/ctr/tmp 2>/dev/null | wc -l)\"",
         quote(&ctr().display().to_string()),
         super::registry::ADDRESS,
+        super::WAIT_FOR,
     ))
 }
 

@@ -149,6 +149,14 @@ fn in_sandbox(seconds: u32, command: &[&str]) -> Outcome {
     }
 }
 
+/// Shell: `wait_for CMD...` polls CMD until it succeeds, for up to 15 s,
+/// so that a test that goes wrong fails in bounded time instead of hanging.
+/// The bound is generous: on a loaded CI machine a container can take
+/// seconds to do what takes milliseconds on an idle one.
+pub const WAIT_FOR: &str =
+    "wait_for() { for _ in $(seq 750); do \"$@\" && return 0; sleep 0.02; done; \
+     echo \"timed out: $*\" >&2; return 1; }\n";
+
 /// Quotes a word for sh.
 pub fn quote(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_./=:,+@%-".contains(c);
