@@ -69,10 +69,15 @@ pub const IMPLEMENTED: &[&str] = &[
 ];
 // ANCHOR_END: implemented
 
+/// Fields whose zero is a request: swappiness 0 means "never swap", which
+/// the kernel's default (60) is not.
+const ZERO_IS_A_REQUEST: &[&str] = &["linux.resources.memory.swappiness"];
+
 /// Every field of `config` that asks for something the runtime does not
 /// implement, by its path (`linux.seccomp`, `process.apparmorProfile`...).
 /// A field that asks for nothing (null, false, 0, "", {} or []) is no
-/// request, whatever its name: engines write such empty defaults.
+/// request, whatever its name: engines write such empty defaults. Except
+/// where zero means something ([`ZERO_IS_A_REQUEST`]).
 pub fn unimplemented(config: &Value) -> Vec<String> {
     let mut found = Vec::new();
     walk(config, "", &mut found);
@@ -94,7 +99,7 @@ pub fn check(config: &Value) -> Result<()> {
 }
 
 fn walk(value: &Value, path: &str, found: &mut Vec<String>) {
-    if asks_nothing(value) {
+    if nothing_at(value, path) {
         return;
     }
     if !path.is_empty() && covered(path) {
@@ -108,7 +113,7 @@ fn walk(value: &Value, path: &str, found: &mut Vec<String>) {
                 } else {
                     format!("{path}.{key}")
                 };
-                if !asks_nothing(child) && !prefix_of_implemented(&child_path) {
+                if !nothing_at(child, &child_path) && !prefix_of_implemented(&child_path) {
                     found.push(child_path);
                 } else {
                     walk(child, &child_path, found);
@@ -140,6 +145,19 @@ pub fn asks_nothing(value: &Value) -> bool {
         Value::String(s) => s.is_empty(),
         Value::Array(a) => a.iter().all(asks_nothing),
         Value::Object(o) => o.values().all(asks_nothing),
+    }
+}
+
+/// [`asks_nothing`], for the value at `path`: a zero that is a request counts.
+fn nothing_at(value: &Value, path: &str) -> bool {
+    match value {
+        Value::Number(_) if ZERO_IS_A_REQUEST.contains(&path) => false,
+        Value::Object(o) => o.iter().all(|(key, child)| match path {
+            "" => nothing_at(child, key),
+            _ => nothing_at(child, &format!("{path}.{key}")),
+        }),
+        Value::Array(a) => a.iter().all(|item| nothing_at(item, &format!("{path}[]"))),
+        other => asks_nothing(other),
     }
 }
 
@@ -230,5 +248,17 @@ mod tests {
         let err = check(&config).unwrap_err().to_string();
         assert!(err.contains("linux.seccomp.listenerPath"), "{err}");
         assert!(err.contains("remove them or use another runtime"), "{err}");
+    }
+
+    #[test]
+    fn zero_is_nothing_but_where_it_means_something() {
+        let config = json!({
+            "process": {"args": ["sh"], "noNewPrivileges": false, "apparmorProfile": ""},
+            "linux": {"resources": {"memory": {"kernel": 0, "swappiness": 0}, "blockIO": {"weight": 0}}}
+        });
+        assert_eq!(
+            unimplemented(&config),
+            ["linux.resources.memory.swappiness"]
+        );
     }
 }
