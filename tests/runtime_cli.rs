@@ -334,6 +334,8 @@ fn exec_joins_a_running_container() {
         echo '{"args":["sh","-c","echo from-process-json $FOO"],"env":["FOO=bar","PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}' > /run/proc.json
         $R exec --process /run/proc.json c
         $R ps --format json c | jq 'length'
+        $R ps c | awk 'NR == 1 { print $2 } NR > 1 { print $NF }' | tr '\n' ' '; echo
+        $R ps c -o pid,comm | tail -n +2 | awk '{ print $2 }' | tr '\n' ' '; echo
         $R kill c KILL; sleep 0.2
         $R exec c true 2>&1; echo "stopped=$?"
         $R delete c
@@ -341,7 +343,8 @@ fn exec_joins_a_running_container() {
     let s = &out.stdout;
     assert!(
         s.starts_with(
-            "inside pid1=sleep\nexec=4\ndetached=0\nsleep 7 \nfrom-process-json bar\n2\n"
+            "inside pid1=sleep\nexec=4\ndetached=0\nsleep 7 \nfrom-process-json bar\n2\n\
+             PID 30 7 \nsleep sleep \n"
         ),
         "{}",
         out.both()

@@ -91,10 +91,13 @@ enum Command {
     Exec(ExecArgs),
     /// List a container's processes
     Ps {
-        /// table or json (a list of PIDs)
+        /// table (ps's own, kept to the container's lines) or json (a list of PIDs)
         #[arg(short, long, default_value = "table")]
         format: String,
         id: String,
+        /// Options for ps (default -ef), after the ID
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_options: Vec<String>,
     },
     /// List the containers
     List {
@@ -228,16 +231,15 @@ fn dispatch(cli: Cli) -> Result<u8> {
             keep,
         } => run(&rt, &create, detach, keep),
         Command::Exec(args) => exec(&rt, args),
-        Command::Ps { format, id: i } => {
+        Command::Ps {
+            format,
+            id: i,
+            ps_options,
+        } => {
             let pids = rt.ps(&id(&i)?)?;
             match format.as_str() {
                 "json" => println!("{}", serde_json::to_string(&pids)?),
-                "table" => {
-                    println!("PID");
-                    for pid in pids {
-                        println!("{pid}");
-                    }
-                }
+                "table" => print!("{}", ps_table(&ps_options, &pids)?),
                 other => bail!("--format {other}: use table or json"),
             }
             Ok(0)
@@ -498,6 +500,27 @@ impl Log {
             _ = writeln!(file, "{line}");
         }
     }
+}
+
+/// runc's `ps`: the host's `ps` with the user's options (default `-ef`),
+/// kept to the container's processes.
+fn ps_table(options: &[String], pids: &[i32]) -> Result<String> {
+    let options = match options {
+        [] => vec!["-ef".to_string()],
+        given => given.to_vec(),
+    };
+    let out = std::process::Command::new("ps")
+        .args(&options)
+        .output()
+        .context("running ps: install procps")?;
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            options.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    ctr::runtime::lifecycle::ps_table(&String::from_utf8_lossy(&out.stdout), pids)
 }
 
 #[cfg(test)]

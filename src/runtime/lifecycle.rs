@@ -181,6 +181,29 @@ pub fn ps(root: &Path, id: &ContainerId) -> Result<Vec<i32>> {
     pids(&saved)
 }
 
+/// `ps`'s output (run with the user's options, as runc does) kept to the
+/// header and the lines of `pids`, found by the column titled PID.
+pub fn ps_table(output: &str, pids: &[i32]) -> Result<String> {
+    let mut lines = output.lines();
+    let header = lines.next().context("ps printed nothing")?;
+    let column = header
+        .split_whitespace()
+        .position(|title| title == "PID")
+        .context("ps printed no PID column: give it options that print one (-ef, -o pid,...)")?;
+    let mut table = format!("{header}\n");
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(column)
+            .and_then(|p| p.parse().ok());
+        if pid.is_some_and(|pid| pids.contains(&pid)) {
+            table.push_str(line);
+            table.push('\n');
+        }
+    }
+    Ok(table)
+}
+
 fn pids(saved: &Saved) -> Result<Vec<i32>> {
     // Its cgroup says exactly; without one, its PID namespace does.
     if let Some(cgroup) = &saved.cgroup {
@@ -213,4 +236,22 @@ fn pids(saved: &Saved) -> Result<Vec<i32>> {
     }
     found.sort_unstable();
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_keeps_the_header_and_the_containers_lines() {
+        let output = "UID          PID    PPID  C STIME TTY          TIME CMD\n\
+                      root           1       0  0 09:00 ?        00:00:01 /sbin/init\n\
+                      root         412     400  0 09:01 ?        00:00:00 sleep 600\n\
+                      root        4120     400  0 09:01 ?        00:00:00 sh\n";
+        let table = ps_table(output, &[412]).unwrap();
+        assert_eq!(table.lines().count(), 2, "{table}");
+        assert!(table.ends_with("sleep 600\n"), "{table}");
+        let err = ps_table("COMMAND\nsh\n", &[1]).unwrap_err();
+        assert!(err.to_string().contains("no PID column"), "{err}");
+    }
 }
