@@ -262,6 +262,7 @@ fn require_root(what: &str) -> Result<()> {
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
+    // ANCHOR: rootless_first
     // An ordinary user's ctr works in a user namespace where it is root
     // (rootless, as podman): entered first, while ctr has one thread.
     if !nix::unistd::Uid::effective().is_root() {
@@ -274,6 +275,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }
         ctr::rootless::enter().context("running ctr without root")?;
     }
+    // ANCHOR_END: rootless_first
     match cli.command {
         Command::Import { file, name } => {
             require_root("importing images")?;

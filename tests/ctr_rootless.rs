@@ -3,12 +3,14 @@
 //! sandbox's /run, and /etc/subuid and /etc/subgid written for the test
 //! (over a copy of /etc bound on the sandbox's /etc: the host's files are
 //! never touched). The user pulls, runs, publishes a port, and is refused
-//! what a user namespace cannot give, by name.
+//! what a user namespace cannot give, by name. `the_rootless_story` writes
+//! the transcripts of the book's chapter on it (book/src/12b-rootless.md).
 mod support;
 
 use support::ctr_net::run;
 use support::network::UPLINK;
 use support::registry::{self, Auth, ADDRESS};
+use support::transcript::{self, SHOW};
 
 /// Shell lines that make the user's directories and its subordinate ids
 /// (SUBIDS: the lines of /etc/subuid and /etc/subgid, or empty), define
@@ -289,4 +291,93 @@ as_user $C rm f >/dev/null && echo removed
             out.both()
         );
     }
+}
+
+/// What varies from run to run in the transcripts of the chapter on
+/// rootless ctr: container IDs, digests, sizes, times, `ps`'s column widths;
+/// and why a limit is refused, which is the host's cgroup version's (v1:
+/// no delegation at all; v2: no subtree delegated to the user here).
+const REDACTIONS: &[(&str, &str)] = &[
+    (r"sha256:[0-9a-f]{12,64}", "sha256:<digest>"),
+    (r"\b[0-9a-f]{64}\b", "<id>"),
+    (r"\b[0-9a-f]{12}\b", "<id>"),
+    (r"\(\d+(\.\d+)?[kMG]?B\)", "(<size>)"),
+    (
+        r"(About a|Less than a|an?|\d+) (second|minute|hour)s?( ago)?",
+        "<time>",
+    ),
+    (
+        r"limits (\(--memory|without root need a cgroup v2 subtree)[^\n]*?: run the container without limits",
+        "limits <refused: the host's cgroups>: run the container without limits",
+    ),
+    (r"(?m) {2,}", "  "),
+];
+
+/// The chapter "Without root": an ordinary user (nobody, with the range
+/// 100000-165535) pulls and runs busybox, sees its maps and who owns what it
+/// wrote, finds the keeper, is refused what needs root, by name
+/// (ctr-rootless.txt); then publishes a port through pasta
+/// (ctr-rootless-pasta.txt). Commands typed as the user, `ctr` on PATH.
+#[test]
+fn the_rootless_story() {
+    let out = run(
+        false,
+        &format!(
+            r#"{registry}{user}{SHOW}
+export PATH="$(dirname "$C"):$PATH"
+you() {{ printf '$ %s\n' "$*"; as_user sh -c "$*" 2>&1; }}
+show export CTR_REGISTRY_MIRROR=http://{ADDRESS}
+you id
+you grep nobody /etc/subuid /etc/subgid
+you ctr pull busybox
+you ctr run --rm busybox id
+you ctr run --rm busybox cat /proc/self/uid_map /proc/self/gid_map
+you "ctr run --name keep busybox sh -c 'touch /made /theirs; chown 1000:1000 /theirs; stat -c \"%u:%g %n\" /made /theirs'"
+you 'cd ~/.local/share/ctr/containers/*/upper && stat -c "%u:%g %n" made theirs'
+you ctr rm keep
+you 'ls $XDG_RUNTIME_DIR/ctr'
+you ps -o user,comm -C ctr-userns
+you 'ctr run --rm -m 32m busybox true; echo $?'
+you 'ctr run --rm --network bridge busybox true; echo $?'
+echo '--- pasta'
+you ctr run -d --name web -p 8080:80 busybox httpd -f -p 80 -h /etc
+wait_for curl -sf -o /dev/null http://127.0.0.1:8080/hostname
+you curl -s http://127.0.0.1:8080/hostname
+you ctr ps
+you 'ps -o user,args -p $(cat ~/.local/share/ctr/containers/*/pasta.pid)'
+you ctr rm -f web
+you 'ctr run --rm -p 80:80 busybox true; echo $?'
+"#,
+            registry = registry::start(Auth::None),
+            user = user(RANGE),
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    let (story, pasta) = out
+        .stdout
+        .split_once("--- pasta\n")
+        .unwrap_or_else(|| panic!("the script ended early:\n{}", out.both()));
+    for want in [
+        "0 65534 1",
+        "1 100000 65536",
+        "0:0 /made",
+        "1000:1000 /theirs",
+        "65534:65534 made",
+        "100999:100999 theirs",
+        "nobody ctr-userns",
+    ] {
+        let squeezed = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            story.lines().any(|l| squeezed(l) == want),
+            "{want:?} missing:\n{}",
+            out.both()
+        );
+    }
+    assert!(
+        pasta.contains(" -t 8080:80 "),
+        "pasta's listener missing:\n{}",
+        out.both()
+    );
+    transcript::check_session("ctr-rootless.txt", story, REDACTIONS);
+    transcript::check_session("ctr-rootless-pasta.txt", pasta, REDACTIONS);
 }

@@ -576,6 +576,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
     let confinement = confine::decide(&request.confine, &host)?;
     let image_volumes = config.config().as_ref().and_then(|c| c.volumes().clone());
     let wanted = volumes::plan(&request.volumes, &image_volumes.unwrap_or_default())?;
+    // ANCHOR: remapped
     let remapped = match request.userns.as_deref() {
         Some(value) if crate::rootless::active().is_some() && value != "host" => bail!(
             "--userns {value}: without root, the container is in ctr's user namespace \
@@ -587,6 +588,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
         }
         None => None,
     };
+    // ANCHOR_END: remapped
 
     let name = request
         .name
@@ -606,6 +608,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
             .with_context(|| format!("creating {}", dir.join(sub).display()))?;
     }
     let mut overlay = overlay_of(store, &image, &dir)?;
+    // ANCHOR: ids
     let ids = match &remapped {
         Some((uid, gid)) => {
             overlay.lower = remap::layers(store, &overlay.lower, uid, gid)?;
@@ -624,6 +627,7 @@ fn create(store: &Store, request: &Request) -> Result<(Record, PathBuf, Decided)
             own_namespace: false,
         }),
     };
+    // ANCHOR_END: ids
     let monitor = std::process::id();
     let record = Record {
         id,
@@ -789,6 +793,7 @@ pub fn start(store: &Store, name: &str) -> Result<()> {
 
 /// What a network without root cannot be: a bridge (links and rules on
 /// the host are root's), or ports below the unprivileged start.
+// ANCHOR: rootless_network
 fn rootless_network(mode: Mode, ports: &[Port]) -> Result<()> {
     if mode == Mode::Bridge {
         bail!(
@@ -799,6 +804,7 @@ fn rootless_network(mode: Mode, ports: &[Port]) -> Result<()> {
     }
     net::pasta::check_ports(ports)
 }
+// ANCHOR_END: rootless_network
 
 /// The limits as config.json's resources, checked by docker's rules
 /// against this machine, and the cgroup layout (a container gets a cgroup
@@ -825,6 +831,7 @@ fn plan_limits(
     for warning in warnings {
         eprintln!("WARNING: {warning}");
     }
+    // ANCHOR: rootless_limits
     if crate::rootless::active().is_some() {
         return match (resources, layout) {
             (None, _) => Ok((None, None)),
@@ -835,6 +842,7 @@ fn plan_limits(
             (Some(_), Err(err)) => Err(err.context("limits need a cgroup filesystem")),
         };
     }
+    // ANCHOR_END: rootless_limits
     match layout {
         Ok(layout) => Ok((resources, Some((layout, PathBuf::from("/ctr"))))),
         Err(err) if resources.is_some() => Err(err.context("limits need a cgroup filesystem")),

@@ -46,11 +46,13 @@ pub fn overlay_options(overlay: &Overlay) -> (Option<PathBuf>, String) {
         overlay.upper.display(),
         overlay.work.display()
     );
+    // ANCHOR: userxattr
     if crate::rootless::active().is_some() {
         // In a user namespace overlayfs cannot use trusted.* xattrs: its
         // own marks (opaque directories) are user.overlay.* then.
         options.push_str(",userxattr");
     }
+    // ANCHOR_END: userxattr
     (parent, options)
 }
 // ANCHOR_END: overlay_options

@@ -17,6 +17,7 @@ use nix::unistd::{fchownat, Gid, Uid};
 use crate::image::Store;
 use crate::rootless::idmap::{self, Map};
 
+// ANCHOR: parse
 /// The maps of `--userns VALUE`: None for the host's ids.
 pub fn parse(value: &str, subuid: &str, subgid: &str) -> Result<Option<(Map, Map)>> {
     let user = match value.split_once(':') {
@@ -46,6 +47,7 @@ pub fn parse(value: &str, subuid: &str, subgid: &str) -> Result<Option<(Map, Map
         idmap::remap(gstart, gcount),
     )))
 }
+// ANCHOR_END: parse
 
 /// The layers of an image, with owners shifted by the maps: copied once
 /// (in tmp/, then renamed) and kept, as the layers are.
@@ -86,6 +88,7 @@ pub fn layers(store: &Store, layers: &[PathBuf], uid: &Map, gid: &Map) -> Result
     Ok(out)
 }
 
+// ANCHOR: shift
 /// Gives `path` and everything below it the host's ids of their owners.
 pub fn shift(path: &Path, uid: &Map, gid: &Map) -> Result<()> {
     let meta = fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
@@ -120,6 +123,7 @@ pub fn shift(path: &Path, uid: &Map, gid: &Map) -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: shift
 
 #[cfg(test)]
 mod tests {

@@ -418,6 +418,7 @@ fn unpack_entry<R: Read>(
             AtFlags::AT_SYMLINK_NOFOLLOW,
         )
     };
+    // ANCHOR: owner
     match chown(uid, gid) {
         Ok(()) => {}
         // Without root, an owner outside the user's ids (all but root's
@@ -430,6 +431,7 @@ fn unpack_entry<R: Read>(
             return Err(err).with_context(|| format!("changing the owner of {}", path.display()))
         }
     }
+    // ANCHOR_END: owner
     if kind != EntryType::Symlink {
         fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
             .with_context(|| format!("changing the mode of {}", path.display()))?;
@@ -449,6 +451,7 @@ fn unpack_entry<R: Read>(
     Ok(size)
 }
 
+// ANCHOR: opaque_xattr
 /// overlayfs's mark of an opaque directory: a trusted.* xattr, which only
 /// root of the host may set; in a user namespace, overlayfs mounted with
 /// `userxattr` reads the user.* one instead (Linux 5.11).
@@ -458,6 +461,7 @@ pub fn opaque_xattr() -> &'static str {
         None => "trusted.overlay.opaque",
     }
 }
+// ANCHOR_END: opaque_xattr
 
 fn device(header: &tar::Header) -> Result<u64> {
     let major = header.device_major()?.unwrap_or(0);

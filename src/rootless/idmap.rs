@@ -49,6 +49,7 @@ pub fn subordinate(text: &str, name: &str, id: u32) -> Vec<(u32, u32)> {
 // ANCHOR_END: subordinate
 
 impl Map {
+    // ANCHOR: plan
     /// Root inside is `own`; the subordinate ranges follow from 1 up.
     pub fn plan(own: u32, subordinate: &[(u32, u32)]) -> Map {
         let mut ranges = vec![Range {
@@ -71,6 +72,7 @@ impl Map {
         }
         Map { ranges }
     }
+    // ANCHOR_END: plan
 
     /// Only the user's own id: what a process may write without a helper.
     pub fn single(&self) -> bool {

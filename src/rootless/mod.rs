@@ -80,8 +80,10 @@ impl Rootless {
     }
 }
 
+// ANCHOR: single_note
 /// What a single mapping cannot do, said once where it matters.
 pub const SINGLE_NOTE: &str = "no subordinate ids for this user in /etc/subuid and /etc/subgid: \
      the container has one user, root (you on the host); files of the image owned by anyone \
      else are root's, and switching to another user inside (-u, su) fails. \
      For more, add a range: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER";
+// ANCHOR_END: single_note
