@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill as send, Signal};
@@ -119,31 +119,22 @@ pub fn stop(store: &Store, name: &str, timeout: Option<Duration>) -> Result<()> 
 /// started again (its monitor is gone), then returns its exit status.
 pub fn wait(store: &Store, name: &str) -> Result<u8> {
     let record = find(store, name)?;
-    loop {
-        let now = find(store, record.id.as_str())?;
-        if !now.monitor_alive() {
-            // A monitor that died before it could record the end: the
-            // kernel killed the container with it (Record::status).
-            return Ok(now.exit.map_or(137, |e| e.code));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    super::gone::wait(record.monitor as i32, || record.monitor_alive(), None);
+    let now = find(store, record.id.as_str())?;
+    // A monitor that died before it could record the end: the kernel
+    // killed the container with it (Record::status).
+    Ok(now.exit.map_or(137, |e| e.code))
 }
 // ANCHOR_END: wait
 
 /// Waits until the container's monitor has ended (it records the exit and
 /// tears down the network first). True if it did within `timeout`.
 fn wait_for_monitor(record: &Record, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if !record.monitor_alive() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    super::gone::wait(
+        record.monitor as i32,
+        || record.monitor_alive(),
+        Some(timeout),
+    )
 }
 
 // ANCHOR: rm

@@ -12,6 +12,7 @@
 //! under `CTR_ROOT/runtime/ID/`.
 
 pub mod confine;
+mod gone;
 pub mod join;
 pub mod lifecycle;
 pub mod limits;
