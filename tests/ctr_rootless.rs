@@ -199,6 +199,7 @@ as_user $C run --rm --network none -u 1000 busybox id; echo "status=$?"
         "single: 0      65534          1",
         "single: chown refused",
         "status=125",
+        "remapped left: 0",
     ] {
         assert!(
             out.stdout.lines().any(|l| l.trim_end() == want),
@@ -233,6 +234,8 @@ $C run -d --name d --userns remap busybox sleep 30 >/dev/null
 $C exec d cat /proc/self/uid_map | sed 's/^ */exec: /'
 $C rm -f d r >/dev/null
 $C run --rm --userns remap:nobody busybox true; echo "status=$?"
+$C rmi busybox >/dev/null
+echo "remapped left: $(find /run/ctr/remapped -mindepth 2 | wc -l)"
 "#,
     );
     assert_eq!(out.status, 0, "{}", out.both());

@@ -63,11 +63,9 @@ pub fn layers(store: &Store, layers: &[PathBuf], uid: &Map, gid: &Map) -> Result
         let name = layer.file_name().context("a layer without a name")?;
         let shifted = dir.join(name);
         if !shifted.is_dir() {
-            let tmp = store
-                .root()
-                .join("tmp")
-                .join(format!("remap-{}", name.to_string_lossy()));
-            _ = fs::remove_dir_all(&tmp);
+            // A directory of tmp/ that is this ctr's, as every writer of the store has.
+            let temp = store.temp("remap")?;
+            let tmp = temp.join("layer");
             // cp -a keeps what a layer holds: hard links, devices,
             // whiteouts, xattrs (an opaque directory's), times.
             let status = Command::new("cp")

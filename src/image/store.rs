@@ -488,11 +488,29 @@ impl Store {
                 drop(doomed);
                 report.push(format!("Deleted: {}", layer.diff_id));
             }
+            // Its copies with shifted owners (`run --userns remap`) go with it.
+            for copy in self.remapped_copies(&layer.diff_id) {
+                let doomed = self.temp("removed-layer")?;
+                fs::rename(&copy, doomed.join("layer"))
+                    .with_context(|| format!("removing the layer {}", copy.display()))?;
+            }
         }
         self.clean_tmp(lock)?;
         Ok(report)
     }
     // ANCHOR_END: remove
+
+    /// A layer's copies in `remapped/RANGES/` (see container::remap).
+    fn remapped_copies(&self, diff_id: &Digest) -> Vec<PathBuf> {
+        let Ok(ranges) = fs::read_dir(self.root.join("remapped")) else {
+            return Vec::new();
+        };
+        ranges
+            .flatten()
+            .map(|range| range.path().join(diff_id.hex()))
+            .filter(|copy| copy.is_dir())
+            .collect()
+    }
 
     fn remove_any_file(&self, path: &Path) -> Result<()> {
         match fs::remove_file(path) {
