@@ -34,29 +34,10 @@ pub fn images(images: &[(ImageRecord, Vec<Reference>)], now: u64) -> String {
     }
     rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1[0].cmp(&b.1[0])));
     let header = ["REFERENCE", "IMAGE ID", "CREATED", "SIZE"].map(String::from);
-    let table: Vec<&[String; 4]> = std::iter::once(&header)
-        .chain(rows.iter().map(|r| &r.1))
+    let table_rows: Vec<[String; 4]> = std::iter::once(header)
+        .chain(rows.into_iter().map(|r| r.1))
         .collect();
-    let widths: Vec<usize> = (0..4)
-        .map(|i| {
-            table
-                .iter()
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in table {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
+    table(&table_rows)
 }
 // ANCHOR_END: images
 
@@ -148,27 +129,31 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(days * 86400 + h * 3600 + mi * 60 + s - offset).ok()
 }
 
-/// Rows as docker prints a table: columns padded to their widest cell,
-/// three spaces apart, the header first.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+/// Rows as docker prints a table, the header first: through Go's
+/// tabwriter as docker's formatter sets it (minwidth 10, padding 3), each
+/// column as wide as its widest cell and three spaces, and at least ten.
+pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
+            let widest = rows
+                .iter()
+                .filter_map(|r| r.as_ref().get(i))
                 .map(|c| c.chars().count())
                 .max()
-                .unwrap_or(0)
+                .unwrap_or(0);
+            (widest + 3).max(10)
         })
         .collect();
     let mut out = String::new();
     for row in rows {
-        let line: Vec<String> = row
+        let line: String = row
+            .as_ref()
             .iter()
             .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
-        out.push_str(line.join("   ").trim_end());
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
@@ -278,11 +263,29 @@ mod tests {
 
     #[test]
     fn tables_line_up() {
+        // What `docker volume ls` and `docker ps` print: a narrow column
+        // is ten wide, a wider one its widest cell and three spaces.
         let rows = vec![
-            vec!["A".to_string(), "BB".to_string(), "C".to_string()],
-            vec!["long".to_string(), "x".to_string(), "".to_string()],
+            vec![
+                "DRIVER".to_string(),
+                "VOLUME NAME".to_string(),
+                "C".to_string(),
+            ],
+            vec!["local".to_string(), "x".to_string(), "".to_string()],
+            vec![
+                "a-rather-long-driver".to_string(),
+                "y".to_string(),
+                "z".to_string(),
+            ],
         ];
-        assert_eq!(table(&rows), "A      BB   C\nlong   x\n");
+        assert_eq!(
+            table(&rows),
+            "DRIVER                 VOLUME NAME   C\n\
+             local                  x\n\
+             a-rather-long-driver   y             z\n"
+        );
+        let header = [["CONTAINER ID", "IMAGE", "COMMAND", "NAMES"].map(String::from)];
+        assert_eq!(table(&header), "CONTAINER ID   IMAGE     COMMAND   NAMES\n");
     }
 
     #[test]

@@ -140,7 +140,11 @@ fn the_container_sees_its_own_limits_and_stats_shows_them() {
         out.both()
     );
     let header = lines.next().unwrap_or_default();
-    let words: Vec<&str> = header.split("   ").map(str::trim).collect();
+    let words: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
     assert_eq!(
         words,
         [

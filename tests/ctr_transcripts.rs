@@ -181,7 +181,7 @@ fn the_bundle_of_a_redis() {
              show 'ls /var/lib/ctr/containers/*/'\n\
              show 'jq \".linux.seccomp.syscalls |= length\" /var/lib/ctr/containers/*/config.json'\n\
              show ctr-runtime --root /var/lib/ctr/runtime list\n\
-             show 'ctr-runtime --root /var/lib/ctr/runtime ps $(ctr-runtime --root /var/lib/ctr/runtime list -q)'\n\
+             show 'ctr-runtime --root /var/lib/ctr/runtime ps $(ctr-runtime --root /var/lib/ctr/runtime list -q) -o pid,user,args'\n\
              show 'ctr stop r && ctr rm r'\n\
              true\n",
             registry::ADDRESS
@@ -189,8 +189,8 @@ fn the_bundle_of_a_redis() {
     );
     assert_eq!(out.status, 0, "{}", out.both());
     let mut redactions = REDACTIONS.to_vec();
-    // Host PIDs, and list's columns, padded to the PID's width.
-    redactions.push((r"(?m)^\d+$", "<pid>"));
+    // Host PIDs in ps's lines, and list's columns, padded to the PID's width.
+    redactions.push((r"(?m)^\s*\d+ root ", "<pid> root "));
     redactions.push((r"<id>\s+\d+\s+running", "<id>  <pid>  running"));
     redactions.push((r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<time>"));
     transcript::check_session("oci-ctr-redis.txt", &out.stdout, &redactions);

@@ -39,8 +39,8 @@ fn a_named_volume_outlives_its_containers_and_is_filled_from_the_image() {
         &out,
         &[
             "/etc/passwd",
-            "DRIVER   VOLUME NAME",
-            "local    data",
+            "DRIVER    VOLUME NAME",
+            "local     data",
             "second sees: kept",
             "/x/passwd",
             "rm in use: 1",
