@@ -180,6 +180,86 @@ as_user $C system check; echo "status=$?"
     }
 }
 
+/// Limits without root, where cgroup v2 lets a user have them: in a
+/// subtree delegated to the user as systemd delegates user@UID.service's
+/// (made by root, the controllers handed down to it, the directory and the
+/// three files that let its owner make cgroups, move processes and hand
+/// controllers down chowned to the user; the user's processes in a cgroup
+/// below, as a top that holds processes can hand nothing down). Without
+/// the delegation the same run is refused, saying why. On cgroup v1 there
+/// is no delegation to make: the run is refused, in v1's words. The VM tier
+/// runs it on v2. No subordinate ids: the VM has no newuidmap, and the
+/// cgroup is the same with one id or a range.
+#[test]
+fn limits_without_root_need_a_delegated_cgroup_v2_subtree() {
+    let out = run(
+        false,
+        &format!(
+            r#"{user}
+as_user $C import $H/busybox-oci busybox >/dev/null
+limited() {{ as_user $C run --rm --network none --memory 32m --pids-limit 20 busybox "$@"; }}
+G=/sys/fs/cgroup D=/sys/fs/cgroup/user-65534.delegated
+[ -e $G/cgroup.controllers ] && echo v2 || echo v1
+limited true; echo "undelegated status=$?"
+if [ -e $G/cgroup.controllers ]; then
+    for c in cpuset cpu memory pids; do
+        grep -qw $c $G/cgroup.controllers && echo +$c > $G/cgroup.subtree_control
+    done
+    mkdir $D && chown 65534:65534 $D $D/cgroup.procs $D/cgroup.subtree_control $D/cgroup.threads
+    as_user mkdir $D/session && echo $$ > $D/session/cgroup.procs
+    id=$(as_user $C run -d --network none --memory 32m --pids-limit 20 busybox sleep 600)
+    echo "memory.max $(cat $D/ctr/$id/memory.max)"
+    echo "pids.max $(cat $D/ctr/$id/pids.max)"
+    echo "in it: $(for p in $(cat $D/ctr/$id/cgroup.procs); do cat /proc/$p/comm; done)"
+    as_user $C rm -f $id >/dev/null
+    limited sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a); echo survived'
+    echo "hog status=$?"
+    limited sh -c 'x=$(head -c 1000000 /dev/zero | tr "\0" a); echo fine'
+    echo "left: $(cd $D && find . -mindepth 1 -type d)"
+    echo $$ > $G/init/cgroup.procs && rmdir $D/session $D && echo "delegation removed"
+fi
+"#,
+            user = user(""),
+        ),
+    );
+    assert_eq!(out.status, 0, "{}", out.both());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    if lines.first() == Some(&"v2") {
+        assert_eq!(
+            lines[1..],
+            [
+                "undelegated status=125",
+                "memory.max 33554432",
+                "pids.max 20",
+                "in it: sleep",
+                "hog status=137",
+                "fine",
+                // ctr's cgroups gone, ctr's parent of them too.
+                "left: ./session",
+                "delegation removed",
+            ],
+            "{}",
+            out.both()
+        );
+        assert!(
+            out.stderr.contains(
+                "no cgroup above /init is the user's: run the container without limits, \
+                 or as root (sudo)"
+            ),
+            "{}",
+            out.both()
+        );
+    } else {
+        assert_eq!(lines, ["v1", "undelegated status=125"], "{}", out.both());
+        assert!(
+            out.stderr
+                .contains("this host has cgroup v1, where only root makes cgroups"),
+            "{}",
+            out.both()
+        );
+    }
+}
+
 #[test]
 fn without_subordinate_ids_root_inside_is_the_only_user() {
     let out = run(

@@ -210,6 +210,15 @@ impl Cgroup {
                             .with_context(|| format!("writing {rule} to {}", path.display()))?;
                     }
                 }
+                // bpf(2) loads a device program only for CAP_SYS_ADMIN (or
+                // CAP_BPF) in the host's user namespace, which a runtime run
+                // in a user namespace (rootless ctr, in a delegated cgroup)
+                // never has: it goes without, as runc and crun do (runc's
+                // canSkipEBPFError). Nothing is lost that a user had: in
+                // its user namespace the container can make no device node,
+                // and opens the nodes bound in its /dev with the user's
+                // rights on the host.
+                Layout::V2(_) if !in_host_user_namespace() => {}
                 Layout::V2(_) => {
                     let dir = self.dir("").expect("v2 has one tree");
                     device_program::attach(&dir, devices)?;
@@ -413,4 +422,10 @@ fn copy_cpuset(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether this process runs in the host's user namespace (see
+/// [`plan::host_user_namespace`]); when /proc cannot tell, it is taken to.
+fn in_host_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map").map_or(true, |map| plan::host_user_namespace(&map))
 }

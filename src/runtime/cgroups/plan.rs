@@ -250,9 +250,23 @@ pub fn device_rules(devices: &[LinuxDeviceCgroup]) -> Vec<(&'static str, String)
 }
 // ANCHOR_END: device_rules
 
+/// Whether a uid_map (/proc/self/uid_map's text) is the host's own user
+/// namespace's: every id mapped onto itself, `0 0 4294967295`. Any other
+/// map is a user namespace's, as rootless ctr's (see `Cgroup::apply`).
+pub fn host_user_namespace(uid_map: &str) -> bool {
+    uid_map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_whole_identity_map_is_the_hosts() {
+        assert!(host_user_namespace("         0          0 4294967295\n"));
+        assert!(!host_user_namespace("         0      65534          1\n"));
+        assert!(!host_user_namespace("0 65534 1\n1 100000 65536\n"));
+    }
     use serde_json::json;
 
     fn resources(v: serde_json::Value) -> LinuxResources {
