@@ -21,6 +21,9 @@ pub fn wait(pid: i32, alive: impl Fn() -> bool, timeout: Option<Duration>) -> bo
     // Opened after the first look: if the PID was recycled in between,
     // `alive` says so below, and the pidfd (of another process) is not used.
     let pidfd = open(pid);
+    // Once the pidfd has said "exited", it says so at once forever: what is
+    // left (a zombie its parent has yet to reap) is waited for by looking.
+    let mut exited = false;
     loop {
         if !alive() {
             return true;
@@ -33,7 +36,7 @@ pub fn wait(pid: i32, alive: impl Fn() -> bool, timeout: Option<Duration>) -> bo
             None => None,
         };
         match &pidfd {
-            Some(fd) => {
+            Some(fd) if !exited => {
                 // At most a minute at a time (PollTimeout's bound), then look again.
                 let ms = left.map_or(60_000, |l| l.as_millis().clamp(1, 60_000)) as i32;
                 let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(fd), PollFlags::POLLIN)];
@@ -42,8 +45,11 @@ pub fn wait(pid: i32, alive: impl Fn() -> bool, timeout: Option<Duration>) -> bo
                     &mut fds,
                     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
                 );
+                exited = fds[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN));
             }
-            None => std::thread::sleep(left.map_or(POLL, |l| l.min(POLL))),
+            _ => std::thread::sleep(left.map_or(POLL, |l| l.min(POLL))),
         }
     }
 }

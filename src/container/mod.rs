@@ -169,9 +169,11 @@ impl Record {
     /// Whether its monitor still runs: the container is running, or its
     /// network is being torn down. A container whose ctr was killed is not.
     pub fn monitor_alive(&self) -> bool {
+        // A zombie has done all a monitor does (the exit recorded, the
+        // network torn down); only its parent has yet to reap it.
         self.monitor != 0
-            && runtime::state::proc_stat(self.monitor as i32).map(|(_, start)| start)
-                == Some(self.monitor_start)
+            && runtime::state::proc_stat(self.monitor as i32)
+                .is_some_and(|(state, start)| start == self.monitor_start && state != 'Z')
     }
 
     /// Whether it is live: not ended, and watched by its monitor.

@@ -144,9 +144,9 @@ mod tests {
         ];
         assert_eq!(
             table(&lines),
-            "CONTAINER ID   NAME    CPU %    MEM USAGE / LIMIT   MEM %   PIDS\n\
-             0123456789ab   r       49.88%   1.234MiB / 32MiB    3.86%   4\n\
-             ba9876543210   quiet   --       --                  --      --\n"
+            "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     PIDS\n\
+             0123456789ab   r         49.88%    1.234MiB / 32MiB    3.86%     4\n\
+             ba9876543210   quiet     --        --                  --        --\n"
         );
     }
 }
