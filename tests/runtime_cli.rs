@@ -178,14 +178,15 @@ fn what_config_json_asks_is_what_the_container_gets() {
 fn a_seccomp_profile_is_config_jsons() {
     let out = ok(r#"
         bundle c
-        edit c '.process.args=["sh","-c","grep -E \"^(Seccomp|Seccomp_filters|NoNewPrivs):\" /proc/self/status; mkdir /x; chroot / true; unshare -u true; unshare -i true && echo ipc-ok; sleep 30"]
+        edit c '.process.args=["sh","-c","grep -E \"^(Seccomp|Seccomp_filters|NoNewPrivs):\" /proc/self/status; mkdir /x; chroot / true; unshare -u true; unshare -i true && echo ipc-ok; touch /tmp/said; sleep 30"]
           | .linux.seccomp={"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[
               {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13},
               {"names":["chroot"],"action":"SCMP_ACT_ERRNO"},
               {"names":["unshare"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":67108864,"valueTwo":67108864,"op":"SCMP_CMP_MASKED_EQ"}]},
               {"names":["no_such_call"],"action":"SCMP_ACT_KILL"}]}'
         $R run -d --bundle /run/b/c c 2>&1
-        for i in $(seq 100); do $R exec c true 2>/dev/null && break; sleep 0.05; done
+        # Until the container has said all (its lines and exec's share stdout).
+        for i in $(seq 300); do $R exec c test -e /tmp/said 2>/dev/null && break; sleep 0.05; done
         $R exec c sh -c 'grep ^Seccomp: /proc/self/status; mkdir /y' 2>&1; echo "exec=$?"
         $R kill c KILL; sleep 0.2; $R delete c
         edit c '.process.noNewPrivileges=true | .process.args=["sh","-c","grep -E \"^(Seccomp|NoNewPrivs):\" /proc/self/status; mkdir /x"]'
